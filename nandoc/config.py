@@ -1,0 +1,214 @@
+"""nandoc.toml: parse, validate at the boundary, and merge command-line overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from nandoc.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "nandoc.toml"
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    length: int | None = None  # None: taken from the model's input shape (None, T, F)
+    stride: int = 1
+    label: str = "last"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 32
+    epochs: int = 5
+    shuffle: bool = False
+    seed: int = 0
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    clipnorm: float | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    model_path: Path | None = None
+    custom_objects: tuple[Path, ...] = ()
+    data_path: Path | None = None
+    target: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    validation_split: float = 0.0
+    validation_path: Path | None = None
+    window: WindowConfig | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    source: Path | None = None  # the nandoc.toml this came from, if any
+    unsafe: bool = False
+
+
+_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
+    "model": {"path": (str,), "custom_objects": (list, str)},
+    "data": {
+        "path": (str,),
+        "target": (str, list),
+        "features": (list,),
+        "validation_split": (float, int),
+        "validation_path": (str,),
+        "window": (dict,),
+    },
+    "data.window": {"length": (int,), "stride": (int,), "label": (str,)},
+    "train": {
+        "batch_size": (int,),
+        "epochs": (int,),
+        "shuffle": (bool,),
+        "seed": (int,),
+        "optimizer": (str,),
+        "learning_rate": (float, int),
+        "clipnorm": (float, int),
+    },
+}
+_TYPE_WORDS = {str: "a string", list: "a list", float: "a number", int: "an integer",
+               bool: "true or false", dict: "a table"}
+
+
+def _check_table(where: str, table: Any, origin: Path) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"In {origin}, [{where}] must be a table of settings. "
+                          f"See the schema in the README's configuration section.")
+    allowed = _SCHEMA[where]
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"In {origin}, [{where}] has an unknown key '{key}'. The keys nandoc reads "
+                f"there are: {', '.join(sorted(allowed))}. Fix the spelling or remove the key."
+            )
+        types = allowed[key]
+        # bool is an int in Python; a bare `true` is never a valid number here.
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok:
+            words = " or ".join(_TYPE_WORDS[t] for t in types)
+            raise ConfigError(f"In {origin}, [{where}] {key} must be {words}, "
+                              f"not {value!r}.")
+    return table
+
+
+def _str_list(value: Any, where: str, origin: Path) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else list(value)
+    if not all(isinstance(v, str) and v for v in items):
+        raise ConfigError(f"In {origin}, {where} must be a list of non-empty strings, "
+                          f"not {value!r}.")
+    return tuple(items)
+
+
+def parse_config(text: str, origin: Path) -> Config:
+    """Parse nandoc.toml text; paths are resolved against the file's folder."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin} is not valid TOML: {exc}. Fix the syntax "
+                          f"(`nandoc init` writes a commented example).") from None
+    unknown = set(raw) - {"model", "data", "train"}
+    if unknown:
+        raise ConfigError(
+            f"In {origin}, unknown section(s) {', '.join(f'[{u}]' for u in sorted(unknown))}. "
+            f"nandoc reads [model], [data], [data.window] and [train]."
+        )
+    base = origin.parent
+    model = _check_table("model", raw.get("model", {}), origin)
+    data = _check_table("data", raw.get("data", {}), origin)
+    window_raw = data.get("window")
+    train = _check_table("train", raw.get("train", {}), origin)
+
+    def path(value: str | None) -> Path | None:
+        return (base / value) if value else None
+
+    window = None
+    if window_raw is not None:
+        _check_table("data.window", window_raw, origin)
+        window = WindowConfig(**window_raw)
+    cfg = Config(
+        model_path=path(model.get("path")),
+        custom_objects=tuple(base / p for p in _str_list(model.get("custom_objects", []),
+                                                         "[model] custom_objects", origin)),
+        data_path=path(data.get("path")),
+        target=_str_list(data.get("target", []), "[data] target", origin),
+        features=_str_list(data.get("features", []), "[data] features", origin),
+        validation_split=float(data.get("validation_split", 0.0)),
+        validation_path=path(data.get("validation_path")),
+        window=window,
+        train=TrainConfig(**{k: (float(v) if k in ("learning_rate", "clipnorm") else v)
+                             for k, v in train.items()}),
+        source=origin,
+    )
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that hold whether values came from the file or the command line."""
+    where = f"In {cfg.source}," if cfg.source else "In the settings,"
+    if not 0.0 <= cfg.validation_split < 1.0:
+        raise ConfigError(f"{where} [data] validation_split is {cfg.validation_split}; it must "
+                          f"be at least 0 and below 1 (0.2 keeps the last 20% of rows).")
+    if cfg.validation_split > 0 and cfg.validation_path is not None:
+        raise ConfigError(f"{where} [data] sets both validation_split and validation_path; "
+                          f"keep one of them.")
+    t = cfg.train
+    for name in ("batch_size", "epochs"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"{where} [train] {name} is {getattr(t, name)}; it must be a "
+                              f"positive integer.")
+    for name in ("learning_rate", "clipnorm"):
+        value = getattr(t, name)
+        if value is not None and not value > 0:
+            raise ConfigError(f"{where} [train] {name} is {value}; it must be positive.")
+    w = cfg.window
+    if w is not None:
+        if w.length is not None and w.length < 1:
+            raise ConfigError(f"{where} [data.window] length is {w.length}; it must be a "
+                              f"positive number of rows.")
+        if w.stride < 1:
+            raise ConfigError(f"{where} [data.window] stride is {w.stride}; it must be at "
+                              f"least 1.")
+        if w.label != "last":
+            raise ConfigError(f"{where} [data.window] label is {w.label!r}; nandoc supports "
+                              f"\"last\" (the window's last row gives its label).")
+
+
+def load_config(path: Path | None) -> Config:
+    """Read `path`, or ./nandoc.toml when it exists, or return an empty config."""
+    if path is None:
+        default = Path.cwd() / DEFAULT_CONFIG_NAME
+        if not default.is_file():
+            return Config()
+        path = default
+    if not path.exists():
+        raise ConfigError(f"The config file {path} does not exist. Pass an existing file to "
+                          f"--config, or run `nandoc init` to write one.")
+    if path.is_dir():
+        raise ConfigError(f"The config path {path} is a folder; pass the nandoc.toml file "
+                          f"inside it.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"The config file {path} could not be read ({exc}).") from None
+    return parse_config(text, path)
+
+
+def with_overrides(cfg: Config, *, model: Path | None = None, data: Path | None = None,
+                   target: str | None = None, custom_objects: list[Path] | None = None,
+                   seed: int | None = None, unsafe: bool = False) -> Config:
+    """Command-line values win over the config file."""
+    changes: dict[str, Any] = {"unsafe": unsafe or cfg.unsafe}
+    if model is not None:
+        changes["model_path"] = model
+    if data is not None:
+        changes["data_path"] = data
+    if target:
+        changes["target"] = tuple(t.strip() for t in target.split(",") if t.strip())
+    if custom_objects:
+        changes["custom_objects"] = tuple(custom_objects)
+    if seed is not None:
+        changes["train"] = replace(cfg.train, seed=seed)
+    out = replace(cfg, **changes)
+    validate(out)
+    return out

@@ -1,0 +1,30 @@
+"""Rank findings so that rank 1 is the most likely root cause, not the first symptom."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nandoc.core.causes import CAUSES, TIER_MODEL
+from nandoc.core.finding import Finding
+
+
+def rank_key(f: Finding) -> tuple:
+    tier = CAUSES[f.cause].tier if f.cause in CAUSES else TIER_MODEL
+    # Severity first: an error outranks any warning. Within a severity, upstream causes (data,
+    # then model and loss, then dynamics) come before the symptoms they produce; then the
+    # stronger evidence. The rest only makes the order deterministic.
+    return (
+        -f.severity.level,
+        tier,
+        -round(f.confidence, 3),
+        f.cause,
+        f.location.file or "",
+        f.location.line or 0,
+        f.location.column or "",
+        f.location.layer or "",
+        f.title,
+    )
+
+
+def rank(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=rank_key)

@@ -1,0 +1,45 @@
+"""The check registry: each check declares its id, the inputs it needs and the causes it emits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from nandoc.core.finding import Finding
+
+# Inputs a check may ask for. The runner passes only these, and records "not applicable"
+# with the reason when one is missing.
+KNOWN_NEEDS = frozenset({"model", "loss", "data", "scan", "sources", "config"})
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    needs: tuple[str, ...]
+    causes: tuple[str, ...]
+    func: Callable[..., Iterable[Finding]]
+
+
+_REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(*, id: str, needs: tuple[str, ...], causes: tuple[str, ...]):
+    """Register a check. Its title is the first line of the function's docstring."""
+
+    unknown = set(needs) - KNOWN_NEEDS
+    if unknown:
+        raise ValueError(f"check {id!r} needs unknown inputs {sorted(unknown)}")
+
+    def register(func: Callable[..., Iterable[Finding]]) -> Callable[..., Iterable[Finding]]:
+        if id in _REGISTRY:
+            raise ValueError(f"check id {id!r} registered twice")
+        title = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else id
+        _REGISTRY[id] = CheckSpec(id=id, title=title, needs=needs, causes=causes, func=func)
+        return func
+
+    return register
+
+
+def all_checks() -> list[CheckSpec]:
+    return [spec for _, spec in sorted(_REGISTRY.items())]

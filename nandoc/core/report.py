@@ -1,0 +1,61 @@
+"""The report: ranked findings plus how each check fared, the object every renderer reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from nandoc.core.finding import FailOn, Finding, Severity
+from nandoc.core.ranking import rank
+
+SCHEMA_VERSION = 1
+
+
+class Outcome(str, Enum):
+    RAN = "ran"
+    NOT_APPLICABLE = "not-applicable"
+    FAILED = "failed"  # the check crashed; the others still ran
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    outcome: Outcome
+    findings: int = 0
+    message: str = ""  # why not applicable, or what crashed
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"check": self.check, "outcome": self.outcome.value}
+        out["findings"] = self.findings
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    command: str
+    version: str
+    findings: tuple[Finding, ...]
+    checks: tuple[CheckResult, ...] = ()
+    inputs: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # command-specific, e.g. first_nonfinite
+
+    @classmethod
+    def build(cls, command: str, version: str, findings: list[Finding], **kw: Any) -> Report:
+        return cls(command=command, version=version, findings=tuple(rank(findings)), **kw)
+
+    @property
+    def status(self) -> str:
+        return "findings" if self.findings else "clean"
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity is severity)
+
+    def exit_code(self, fail_on: FailOn) -> int:
+        return 1 if any(fail_on.is_failing(f.severity) for f in self.findings) else 0
+
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.outcome is Outcome.FAILED]

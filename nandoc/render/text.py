@@ -1,0 +1,78 @@
+"""The terminal report: a one-line verdict, then each finding ranked with where, evidence, fix."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markup import escape
+from rich.padding import Padding
+from rich.text import Text
+
+from nandoc.core.finding import Finding, Severity
+from nandoc.core.report import Outcome, Report
+
+STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
+
+
+def verdict(report: Report) -> tuple[str, str]:
+    errors, warnings = report.count(Severity.ERROR), report.count(Severity.WARNING)
+    infos = report.count(Severity.INFO)
+    if not report.findings:
+        return "bold green", "✔ No NaN risk found."
+    head = report.findings[0]
+    counts = ", ".join(p for p in (
+        f"{errors} error{'s' if errors != 1 else ''}" if errors else "",
+        f"{warnings} warning{'s' if warnings != 1 else ''}" if warnings else "",
+        f"{infos} note{'s' if infos != 1 else ''}" if infos else "") if p)
+    if errors:
+        return "bold red", f"✘ {counts}. Most likely root cause: {head.cause} — {head.title}"
+    return "bold yellow", f"⚠ {counts}. Top suspect: {head.cause} — {head.title}"
+
+
+def _finding(console: Console, rank: int, f: Finding) -> None:
+    style = STYLE[f.severity]
+    head = Text.assemble((f"#{rank} ", "bold"), (f"{f.severity.value.upper():7} ", style),
+                         (f.cause, "bold"), (f"  confidence {f.confidence:.2f}", "dim"))
+    console.print(head)
+    console.print(Padding(Text(f.title, style="bold"), (0, 0, 0, 3)))
+    rows = [("where", f.location.short()), ("evidence", f.evidence), ("fix", f.fix)]
+    if f.verified_fix is not None:
+        v = f.verified_fix
+        ok = "NaN-free" if v.nan_free else "still NaN"
+        rows.append(("verified", f"{v.change}: {ok} over {v.steps_ran} steps"))
+    for label, value in rows:
+        line = Text.assemble((f"{label:>9}  ", "dim"), value)
+        console.print(Padding(line, (0, 0, 0, 2)))
+    console.print()
+
+
+def render(report: Report, *, color: bool = False, width: int = 100) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=color, no_color=not color, width=width,
+                      highlight=False, emoji=False)
+    style, line = verdict(report)
+    console.print(Text(line, style=style))
+    inputs = report.inputs
+    if inputs:
+        parts = [f"{k}: {escape(str(v))}" for k, v in inputs.items() if k in ("model", "data")]
+        if "train_samples" in inputs:
+            val = inputs.get("validation_samples")
+            parts.append(f"{inputs['train_samples']} training samples"
+                         + (f", {val} validation" if val is not None else ""))
+        if parts:
+            console.print(Text("  " + " · ".join(parts), style="dim"))
+    console.print()
+    for rank, finding in enumerate(report.findings, start=1):
+        _finding(console, rank, finding)
+    failed = [c for c in report.checks if c.outcome is Outcome.FAILED]
+    for c in failed:
+        console.print(Text(f"check {c.check} could not run: {c.message}", style="magenta"))
+    skipped = sum(1 for c in report.checks if c.outcome is Outcome.NOT_APPLICABLE)
+    ran = sum(1 for c in report.checks if c.outcome is Outcome.RAN)
+    total = report.timings.get("total_s")
+    tail = f"{ran} checks ran, {skipped} not applicable, {len(failed)} failed"
+    if total is not None:
+        tail += f" · {total:.1f}s"
+    console.print(Text(tail, style="dim"))
+    return buf.getvalue()

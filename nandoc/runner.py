@@ -1,0 +1,31 @@
+"""Run registered checks over loaded inputs: a crash in one check never stops the others."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nandoc.checks.base import Inputs
+from nandoc.core.finding import Finding
+from nandoc.core.registry import CheckSpec
+from nandoc.core.report import CheckResult, Outcome
+
+
+def run_checks(inputs: Inputs, specs: Iterable[CheckSpec]) -> tuple[list[Finding],
+                                                                      list[CheckResult]]:
+    findings: list[Finding] = []
+    results: list[CheckResult] = []
+    for spec in specs:
+        missing = [n for n in spec.needs if not inputs.has(n)]
+        if missing:
+            results.append(CheckResult(spec.id, Outcome.NOT_APPLICABLE,
+                                       message=inputs.reason(missing[0])))
+            continue
+        try:
+            found = [f.with_(check=spec.id) for f in spec.func(**inputs.kwargs_for(spec.needs))]
+        except Exception as exc:  # a detector bug must not hide the other findings
+            results.append(CheckResult(spec.id, Outcome.FAILED,
+                                       message=f"{type(exc).__name__}: {exc}"))
+            continue
+        findings.extend(found)
+        results.append(CheckResult(spec.id, Outcome.RAN, findings=len(found)))
+    return findings, results
