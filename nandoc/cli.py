@@ -97,8 +97,10 @@ def check(
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
         from nandoc.diagnose import check as run_check
+        from nandoc.quiet import native_stderr_captured
 
-        report = run_check(cfg)
+        with native_stderr_captured():
+            report = run_check(cfg)
     except NandocError as exc:
         _fail(exc)
     from nandoc.render import render

@@ -21,7 +21,10 @@ def run_checks(inputs: Inputs, specs: Iterable[CheckSpec]) -> tuple[list[Finding
                                        message=inputs.reason(missing[0])))
             continue
         try:
-            found = [f.with_(check=spec.id) for f in spec.func(**inputs.kwargs_for(spec.needs))]
+            kwargs = inputs.kwargs_for(spec.needs)
+            kwargs.update({w: getattr(inputs, w) if inputs.has(w) else None
+                           for w in spec.wants})
+            found = [f.with_(check=spec.id) for f in spec.func(**kwargs)]
         except Exception as exc:  # a detector bug must not hide the other findings
             results.append(CheckResult(spec.id, Outcome.FAILED,
                                        message=f"{type(exc).__name__}: {exc}"))

@@ -19,15 +19,21 @@ class CheckSpec:
     needs: tuple[str, ...]
     causes: tuple[str, ...]
     func: Callable[..., Iterable[Finding]]
+    wants: tuple[str, ...] = ()  # optional inputs: passed when loaded, else None
 
 
 _REGISTRY: dict[str, CheckSpec] = {}
 
 
-def check(*, id: str, needs: tuple[str, ...], causes: tuple[str, ...]):
-    """Register a check. Its title is the first line of the function's docstring."""
+def check(*, id: str, needs: tuple[str, ...], causes: tuple[str, ...],
+          wants: tuple[str, ...] = ()):
+    """Register a check. Its title is the first line of the function's docstring.
 
-    unknown = set(needs) - KNOWN_NEEDS
+    `needs` must all be loaded for the check to run ("not applicable" otherwise); `wants` are
+    passed when loaded and as None when not, for checks that sharpen their verdict with them.
+    """
+
+    unknown = (set(needs) | set(wants)) - KNOWN_NEEDS
     if unknown:
         raise ValueError(f"check {id!r} needs unknown inputs {sorted(unknown)}")
 
@@ -35,7 +41,8 @@ def check(*, id: str, needs: tuple[str, ...], causes: tuple[str, ...]):
         if id in _REGISTRY:
             raise ValueError(f"check id {id!r} registered twice")
         title = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else id
-        _REGISTRY[id] = CheckSpec(id=id, title=title, needs=needs, causes=causes, func=func)
+        _REGISTRY[id] = CheckSpec(id=id, title=title, needs=needs, causes=causes, func=func,
+                                  wants=wants)
         return func
 
     return register

@@ -124,6 +124,8 @@ def _near(name: str, names: list[str]) -> str:
 
 def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelInput | None,
                   val_table: Table | None = None) -> Dataset:
+    if scan.n_rows == 0:
+        raise DataError(f"The data file {table.path} has a header but no data rows.")
     features, targets, ignored = select_columns(scan, cfg, table.path)
     window = _window_length(cfg, model_input, len(features))
     x_all, rows_all = _arrays(table, features)
@@ -135,8 +137,6 @@ def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelI
         val = _split("validation", x_val, y_val, rows_val, val_table.path, window, cfg)
     else:
         n = x_all.shape[0]
-        if n == 0:
-            raise DataError(f"The data file {table.path} has a header but no data rows.")
         split_at = int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0 else n
         train = _split("train", x_all[:split_at], y_all[:split_at], rows_all[:split_at],
                        table.path, window, cfg)

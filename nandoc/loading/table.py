@@ -19,6 +19,7 @@ ROW = "__nandoc_row__"
 # Cells read as missing rather than as unparsable text (compared lower-cased, stripped).
 NA_TOKENS = ["", "na", "n/a", "null", "none", "nil", "#n/a", "?"]
 FIRST_ROWS = 10
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
             ".npz": "npz"}
@@ -49,6 +50,7 @@ class ColumnScan:
     n_nan: int
     n_posinf: int
     n_neginf: int
+    n_overflow32: int  # finite here, but beyond float32's range: inf once fed to a model
     bad_rows: tuple[int, ...]  # first rows with a missing, unparsable, NaN or inf cell
     text_examples: tuple[str, ...]
     n_finite: int
@@ -60,7 +62,8 @@ class ColumnScan:
 
     @property
     def n_bad(self) -> int:
-        return self.n_missing + self.n_text + self.n_nan + self.n_posinf + self.n_neginf
+        return (self.n_missing + self.n_text + self.n_nan + self.n_posinf + self.n_neginf
+                + self.n_overflow32)
 
     @property
     def numeric(self) -> bool:
@@ -102,8 +105,7 @@ def open_table(path: Path) -> Table:
         if kind == "csv":
             if path.stat().st_size == 0:
                 raise DataError(f"The data file {path} is empty: it has no header and no rows.")
-            frame = pl.scan_csv(path, infer_schema=False, separator=_delimiter(path),
-                                missing_utf8_is_empty_string=True)
+            frame = pl.scan_csv(path, infer_schema=False, separator=_delimiter(path))
             header_lines = 1
         elif kind == "parquet":
             frame = pl.scan_parquet(path)
@@ -187,7 +189,8 @@ def scan_table(table: Table) -> DataScan:
         f = parsed(table, name)
         missing = _missing(table, name)
         text = (~missing) & f.is_null()
-        bad = missing | text | f.is_nan() | f.is_infinite()
+        overflow = f.is_finite() & (f.abs() > FLOAT32_MAX)
+        bad = missing | text | f.is_nan() | f.is_infinite() | overflow
         finite = f.filter(f.is_finite())
         p = f"c{i}_"
         exprs += [
@@ -196,6 +199,7 @@ def scan_table(table: Table) -> DataScan:
             f.is_nan().sum().alias(p + "nan"),
             (f == float("inf")).sum().alias(p + "posinf"),
             (f == float("-inf")).sum().alias(p + "neginf"),
+            overflow.sum().alias(p + "overflow32"),
             pl.col(ROW).filter(bad).head(FIRST_ROWS).implode().alias(p + "rows"),
             (pl.col(name).cast(pl.String).filter(text).head(3).implode().alias(p + "examples")),
             finite.count().alias(p + "finite"),
@@ -222,7 +226,8 @@ def scan_table(table: Table) -> DataScan:
         cols[name] = ColumnScan(
             name=name, n_rows=n, n_missing=int(out[p + "missing"]), n_text=int(out[p + "text"]),
             n_nan=int(out[p + "nan"]), n_posinf=int(out[p + "posinf"]),
-            n_neginf=int(out[p + "neginf"]), bad_rows=tuple(int(r) for r in out[p + "rows"]),
+            n_neginf=int(out[p + "neginf"]), n_overflow32=int(out[p + "overflow32"]),
+            bad_rows=tuple(int(r) for r in out[p + "rows"]),
             text_examples=tuple(str(s) for s in out[p + "examples"]),
             n_finite=int(out[p + "finite"]), min=num("min"), max=num("max"), mean=num("mean"),
             std=num("std"), absmax=num("absmax"),

@@ -7,6 +7,7 @@ import io
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from nandoc.core.finding import Finding, Severity
@@ -41,9 +42,12 @@ def _finding(console: Console, rank: int, f: Finding) -> None:
         v = f.verified_fix
         ok = "NaN-free" if v.nan_free else "still NaN"
         rows.append(("verified", f"{v.change}: {ok} over {v.steps_ran} steps"))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
     for label, value in rows:
-        line = Text.assemble((f"{label:>9}  ", "dim"), value)
-        console.print(Padding(line, (0, 0, 0, 2)))
+        grid.add_row(label, Text(value))
+    console.print(Padding(grid, (0, 0, 0, 2)))
     console.print()
 
 

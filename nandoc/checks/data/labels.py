@@ -1,0 +1,127 @@
+"""label-out-of-range: targets outside the domain of the compiled loss."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from nandoc.checks.evidence import num, plural, rows_phrase
+from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.registry import check
+from nandoc.loading.dataset import Dataset
+from nandoc.loading.model import LossInfo
+
+BINARY = {"binary_crossentropy", "binary_focal_crossentropy"}
+SPARSE = {"sparse_categorical_crossentropy"}
+ONE_HOT = {"categorical_crossentropy", "categorical_focal_crossentropy"}
+NON_NEGATIVE = {
+    "mean_squared_logarithmic_error": "Keras 3 clamps targets below 1e-7 up to 1e-7 before "
+    "log(1 + y), so the model silently learns other targets than yours",
+    "kl_divergence": "Keras 3 clips targets into [1e-7, 1], so negative targets are silently "
+    "replaced",
+    "poisson": "a Poisson likelihood has no negative counts; the loss then rewards predictions "
+    "near 0, and log(y_pred + 1e-7) is NaN as soon as a linear output goes below -1e-7",
+}
+
+
+def canonical(info: LossInfo) -> str:
+    """The built-in loss function's own name, whatever name the user gave the Loss object."""
+    fn = getattr(info.fn, "fn", info.fn)
+    return getattr(fn, "__name__", info.name)
+
+
+def _output_width(model: Any) -> int | None:
+    outputs = list(getattr(model, "outputs", None) or [])
+    if len(outputs) != 1:
+        return None
+    shape = tuple(outputs[0].shape)
+    return int(shape[-1]) if shape and shape[-1] is not None else None
+
+
+def _samples(data: Dataset) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    for split in (data.train, data.val):
+        if split is not None and split.n:
+            yield split.name, split.y, split.rows
+
+
+def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, rows: list[int],
+             measured: dict, data: Dataset) -> Finding:
+    return Finding(
+        cause="label-out-of-range", severity=Severity.ERROR, confidence=0.95, title=title,
+        evidence=evidence, fix=fix, measured=measured,
+        location=Location(kind="data", column=column, rows=tuple(rows[:10]) or None,
+                          name=info.name, file=data.train.path.name),
+    )
+
+
+def _bad(data: Dataset, col: int, bad) -> tuple[np.ndarray, list[int], int]:
+    values, rows, count = [], [], 0
+    for _, y, r in _samples(data):
+        v = y[:, col]
+        mask = np.isfinite(v) & bad(v)
+        count += int(mask.sum())
+        values.append(v[mask])
+        rows.extend(int(x) for x in r[mask][:10])
+    return np.unique(np.concatenate(values)) if values else np.array([]), sorted(rows)[:10], count
+
+
+@check(id="label-out-of-range", needs=("data", "loss", "model"), causes=("label-out-of-range",))
+def labels_in_domain(data: Dataset, loss: list[LossInfo], model: Any):
+    """Targets outside the compiled loss's domain (binary, class ids, one-hot width, negatives)."""
+    if len(loss) != 1:
+        return
+    info = loss[0]
+    kind = canonical(info)
+    width = _output_width(model)
+    target = data.targets[0]
+    if kind in BINARY:
+        for j, col in enumerate(data.targets):
+            values, rows, n = _bad(data, j, lambda v: (v < 0) | (v > 1))
+            if n:
+                yield _finding(
+                    info, col, f"{plural(n, 'label')} outside [0, 1] for {kind} in '{col}'",
+                    f"values {', '.join(num(v) for v in values[:5])} at {rows_phrase(rows, n)}; "
+                    f"{kind} is -(y log p + (1-y) log(1-p)): for y outside [0, 1] it has no "
+                    f"minimum, so the logits run off to infinity.",
+                    "Map the labels to 0/1 (e.g. y = (y > 0).astype('float32')), or use a loss "
+                    "for the values you have.", rows,
+                    {"bad_values": values[:20].tolist(), "count": n}, data)
+    elif kind in SPARSE and width is not None:
+        values, rows, n = _bad(
+            data, 0, lambda v: (v < 0) | (v >= width) | (np.floor(v) != v))
+        if n:
+            yield _finding(
+                info, target,
+                f"{plural(n, 'class id')} outside 0..{width - 1} for a {width}-unit output",
+                f"values {', '.join(num(v) for v in values[:5])} at {rows_phrase(rows, n)}; "
+                f"sparse_categorical_crossentropy needs integer ids below the output width "
+                f"({width}). On CPU it raises InvalidArgumentError, on GPU it silently gives NaN.",
+                ("A 1-unit output holds one class: use Dense(1, activation='sigmoid') with "
+                 "binary_crossentropy for two classes, or Dense(n_classes, 'softmax')."
+                 if width == 1 else
+                 f"Re-index the classes to 0..{width - 1} (pd.factorize), or widen the output "
+                 f"layer to the number of classes."), rows,
+                {"bad_values": values[:20].tolist(), "count": n, "output_width": width}, data)
+    elif kind in ONE_HOT and width is not None:
+        if len(data.targets) != width:
+            yield _finding(
+                info, target,
+                f"{len(data.targets)} target column(s) for a {width}-unit output with {kind}",
+                f"{kind} expects one-hot rows as wide as the output ({width}); the data gives "
+                f"{len(data.targets)} target column(s)"
+                + (" — class ids, by the look of it" if len(data.targets) == 1 else "") + ".",
+                "Use sparse_categorical_crossentropy for integer class ids, or one-hot encode "
+                f"the target into {width} columns.", [],
+                {"target_columns": len(data.targets), "output_width": width}, data)
+    elif kind in NON_NEGATIVE:
+        for j, col in enumerate(data.targets):
+            values, rows, n = _bad(data, j, lambda v: v < 0)
+            if n:
+                yield _finding(
+                    info, col, f"{plural(n, 'negative target')} into {kind} in '{col}'",
+                    f"values down to {num(float(values.min()))} at {rows_phrase(rows, n)}; "
+                    f"{NON_NEGATIVE[kind]}.",
+                    "Shift or transform the targets to be non-negative, or use a loss defined "
+                    "for negative values (mean_squared_error, huber).", rows,
+                    {"min": float(values.min()), "count": n}, data)

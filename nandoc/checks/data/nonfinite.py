@@ -1,0 +1,67 @@
+"""data-nonfinite: NaN, ±Inf, empty or unparsable cells in the columns the model reads."""
+
+from __future__ import annotations
+
+from nandoc.checks.base import ScannedFile
+from nandoc.checks.evidence import plural, rows_phrase
+from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.registry import check
+from nandoc.loading.dataset import Dataset
+from nandoc.loading.table import ColumnScan
+
+
+def _kinds(c: ColumnScan) -> str:
+    parts = []
+    if c.n_missing:
+        parts.append(f"{plural(c.n_missing, 'missing cell')} (empty or NA)")
+    if c.n_text:
+        examples = ", ".join(repr(t) for t in c.text_examples)
+        parts.append(f"{plural(c.n_text, 'text cell')} that do not parse as numbers ({examples})")
+    if c.n_nan:
+        parts.append(f"{c.n_nan} NaN")
+    if c.n_posinf or c.n_neginf:
+        parts.append(f"{c.n_posinf + c.n_neginf} ±inf")
+    if c.n_overflow32:
+        parts.append(f"{plural(c.n_overflow32, 'value')} beyond float32's range (inf once cast)")
+    return ", ".join(parts)
+
+
+def _fix(c: ColumnScan, role: str) -> str:
+    if c.n_text and not (c.n_missing or c.n_nan or c.n_posinf or c.n_neginf):
+        return (f"Clean the text cells in '{c.name}' at the source, or parse with "
+                f"pd.to_numeric(df['{c.name}'], errors='coerce') and drop or impute the rows.")
+    if role == "target":
+        return f"Drop the rows whose target '{c.name}' is missing: df = df.dropna(subset=['{c.name}'])."
+    return (f"Drop or impute the rows before training, e.g. df['{c.name}'] = "
+            f"df['{c.name}'].replace([np.inf, -np.inf], np.nan).fillna(df['{c.name}'].median()).")
+
+
+@check(id="data-nonfinite", needs=("scan", "data"), causes=("data-nonfinite",))
+def nonfinite_cells(scan: list[ScannedFile], data: Dataset):
+    """NaN, ±Inf, empty or unparsable cells in features or targets."""
+    for scanned in scan:
+        for name in (*data.targets, *data.features):
+            c = scanned.scan.columns.get(name)
+            if c is None or c.n_bad == 0:
+                continue
+            role = "target" if name in data.targets else "feature"
+            rows = list(c.bad_rows)
+            share = c.n_bad / max(c.n_rows, 1)
+            yield Finding(
+                cause="data-nonfinite",
+                severity=Severity.ERROR,
+                confidence=0.97,
+                title=f"{plural(c.n_bad, 'non-finite cell')} in {role} column '{name}' of "
+                      f"{scanned.table.path.name}",
+                evidence=(f"{_kinds(c)} in {c.n_bad} of {c.n_rows} rows ({share:.1%}); first at "
+                          f"{rows_phrase(rows, c.n_bad)}. Each becomes NaN in the input batch; "
+                          f"NaN spreads through every layer it touches, then into the loss "
+                          f"and, after one update, into the weights."),
+                location=Location(kind="data", column=name, rows=tuple(rows),
+                                  lines=scanned.table.lines_of(rows),
+                                  file=scanned.table.path.name),
+                fix=_fix(c, role),
+                measured={"cells": c.n_bad, "missing": c.n_missing, "text": c.n_text,
+                          "nan": c.n_nan, "inf": c.n_posinf + c.n_neginf,
+                          "overflow32": c.n_overflow32, "rows_total": c.n_rows},
+            )
