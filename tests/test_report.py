@@ -94,3 +94,13 @@ def test_text_has_a_verdict_first_and_shows_failed_checks():
 
 def test_text_clean_verdict():
     assert render(Report.build("check", "0", []), Format.TEXT).startswith("✔ No NaN risk found.")
+
+
+def test_a_measured_finding_supersedes_the_static_suspect_at_the_same_place():
+    static = finding("unclipped-log", Severity.WARNING, 0.5, kind="loss", file="l.py", line=7)
+    static = static.with_(basis="static")
+    confirmed = finding("unclipped-log", Severity.ERROR, 0.95, kind="loss", file="l.py", line=7)
+    other = finding("unclipped-log", Severity.WARNING, 0.5, kind="loss", file="l.py", line=9)
+    report = Report.build("check", "0", [static, confirmed, other.with_(basis="static")])
+    assert [(f.location.line, f.severity.value) for f in report.findings] == [
+        (7, "error"), (9, "warning")]

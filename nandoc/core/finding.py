@@ -113,10 +113,23 @@ class Finding:
     verified_fix: VerifiedFix | None = None
     check: str = ""
     measured: Mapping[str, Any] = field(default_factory=dict)
+    # "static": read from code, a suspect until values confirm or clear it; "measured": seen
+    # in real values. A measured finding supersedes static ones about the same place.
+    basis: str = "measured"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
+        if self.basis not in ("static", "measured"):
+            raise ValueError(f"basis must be 'static' or 'measured', got {self.basis!r}")
+
+    @property
+    def place(self) -> tuple:
+        """What makes two findings about the same thing: the cause and where it lives."""
+        loc = self.location
+        if loc.file and loc.line:
+            return (self.cause, loc.file, loc.line)
+        return (self.cause, loc.kind, loc.layer, loc.column, loc.name, loc.file)
 
     def with_(self, **changes: Any) -> Finding:
         return replace(self, **changes)
@@ -133,4 +146,5 @@ class Finding:
             "fix": self.fix,
             "verified_fix": self.verified_fix.to_dict() if self.verified_fix else None,
             "check": self.check,
+            "basis": self.basis,
         }

@@ -26,5 +26,12 @@ def rank_key(f: Finding) -> tuple:
     )
 
 
+def reconcile(findings: Iterable[Finding]) -> list[Finding]:
+    """Drop static suspects that a measured finding about the same place confirms or clears."""
+    findings = list(findings)
+    measured = {f.place for f in findings if f.basis == "measured"}
+    return [f for f in findings if f.basis == "measured" or f.place not in measured]
+
+
 def rank(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=rank_key)
+    return sorted(reconcile(findings), key=rank_key)

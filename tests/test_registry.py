@@ -1,0 +1,45 @@
+"""Meta-tests over the registry and the catalogue: every check registered, documented, tested."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nandoc.checks import load_all
+from nandoc.core.causes import CAUSES, get_cause
+from nandoc.core.registry import KNOWN_NEEDS, all_checks
+
+CONTRACT_IDS = [
+    "data-nonfinite", "data-unscaled", "zero-variance-normalization", "label-out-of-range",
+    "empty-validation", "softmax-single-unit", "activation-loss-mismatch", "unclipped-log",
+    "division-by-zero", "sqrt-at-zero", "exp-overflow", "where-gradient-trap",
+    "tensor-python-branch", "exploding-gradients", "learning-rate-too-high", "float16-overflow",
+]
+TESTS = Path(__file__).parent
+
+
+def test_catalogue_covers_the_contract_and_every_entry_is_complete():
+    assert set(CONTRACT_IDS) <= set(CAUSES)
+    for cause in CAUSES.values():
+        for field in ("summary", "what", "why", "confirm", "fix", "example"):
+            assert getattr(cause, field).strip(), f"{cause.id}.{field} is empty"
+        assert get_cause(cause.id) is cause
+
+
+def test_every_check_is_registered_documented_and_emits_known_causes():
+    load_all()
+    checks = all_checks()
+    assert checks
+    for spec in checks:
+        assert spec.title and spec.title != spec.id, f"{spec.id} has no docstring title"
+        assert set(spec.needs) | set(spec.wants) <= KNOWN_NEEDS
+        assert spec.causes and set(spec.causes) <= set(CAUSES), spec.id
+
+
+def test_every_emitted_cause_has_a_test_that_names_it():
+    load_all()
+    text = "\n".join(p.read_text() for p in TESTS.glob("test_*.py") if p.name != Path(
+        __file__).name)
+    emitted = {c for spec in all_checks() for c in spec.causes}
+    untested = [c for c in emitted if not re.search(rf"['\"]{re.escape(c)}['\"\]-]", text)]
+    assert untested == []
