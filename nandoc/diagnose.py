@@ -12,7 +12,7 @@ from nandoc.checks import load_all
 from nandoc.checks.base import Inputs, ScannedFile
 from nandoc.config import Config
 from nandoc.core.registry import all_checks
-from nandoc.core.report import Report
+from nandoc.core.report import CheckResult, Outcome, Report
 from nandoc.errors import ConfigError
 from nandoc.loading.custom_objects import import_source
 from nandoc.loading.dataset import ModelInput, build_dataset
@@ -69,10 +69,12 @@ def load_inputs(cfg: Config) -> Inputs:
 def check(cfg: Config) -> Report:
     """Run every registered check on the inputs `cfg` names."""
     started = time.perf_counter()
-    load_all()
+    broken = load_all()
     inputs = load_inputs(cfg)
     loaded = time.perf_counter()
     findings, results = run_checks(inputs, all_checks())
+    results += [CheckResult(module.rsplit(".", 1)[-1], Outcome.FAILED, message=error)
+                for module, error in sorted(broken.items())]
     done = time.perf_counter()
     return Report.build(
         "check", __version__, findings, checks=tuple(results), inputs=describe_inputs(inputs),

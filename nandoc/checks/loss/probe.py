@@ -1,0 +1,241 @@
+"""Custom losses evaluated op by op, value and gradient, over the values the output can reach.
+
+This confirms or clears what the static read of the source suspected: an unclipped log, a
+division or sqrt at zero, an exp that overflows, a where() whose unselected branch poisons the
+gradient, and a Python `if` on a tensor (the trace itself fails, as compiled fit does).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from nandoc.checks.evidence import num, plural
+from nandoc.core.causes import CAUSES
+from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.registry import all_checks, check
+from nandoc.instrument.graph_probe import GraphProbe, OpHit, probe, probe_eager_rows
+from nandoc.instrument.outputs import ProbePoints, output_info, probe_points
+from nandoc.loading.custom_objects import SourceFile
+from nandoc.loading.dataset import Dataset
+from nandoc.loading.model import LossInfo
+
+OP_CAUSE = {
+    "Log": "unclipped-log", "Log1p": "unclipped-log", "Xlogy": "unclipped-log",
+    "RealDiv": "division-by-zero", "Div": "division-by-zero", "Reciprocal": "division-by-zero",
+    "Inv": "division-by-zero", "FloorDiv": "division-by-zero", "Xdivy": "division-by-zero",
+    "Sqrt": "sqrt-at-zero", "Rsqrt": "sqrt-at-zero",
+    "Exp": "exp-overflow", "Expm1": "exp-overflow",
+}
+MEANING = {
+    "unclipped-log": "log(0) = -inf and its gradient 1/x is inf",
+    "division-by-zero": "x/0 = inf, 0/0 = NaN, and the gradient of 1/x is -1/x², infinite at 0",
+    "sqrt-at-zero": "the gradient of sqrt at 0 is 1/(2·sqrt(0)) = inf",
+    "exp-overflow": "exp overflows float32 above 88.7",
+}
+PYTHON_BRANCH_ERRORS = ("OperatorNotAllowedInGraphError", "truth value", "as a Python `bool`")
+
+
+def _cause(hit: OpHit) -> str | None:
+    if hit.op_type == "Pow":
+        return "exp-overflow" if hit.phase == "forward" and "nan" not in hit.kinds \
+            else "sqrt-at-zero"
+    return OP_CAUSE.get(hit.op_type)
+
+
+def _display(path: str, sources: list[SourceFile]) -> str:
+    """The file as the user named it in the config, when it is one of theirs."""
+    resolved = Path(path).resolve()
+    for s in sources:
+        if s.path.resolve() == resolved:
+            return str(s.path)
+    return path
+
+
+def _static_findings(sources: list[SourceFile]) -> list[Finding]:
+    out: list[Finding] = []
+    for spec in all_checks():
+        if spec.needs == ("sources",):
+            try:
+                out.extend(spec.func(sources=sources))
+            except Exception:  # the static check reports its own crash in the run
+                continue
+    return [f for f in out if f.basis == "static"]
+
+
+def _describe(points: ProbePoints, row: int) -> str:
+    yt = ", ".join(num(float(v)) for v in points.y_true[row][:3])
+    yp = ", ".join(num(float(v)) for v in points.y_pred[row][:3])
+    return f"y_true = {yt}, y_pred = {yp} ({points.notes[row]})"
+
+
+def _callable(info: LossInfo) -> Any:
+    import keras
+
+    fn = info.fn
+    if isinstance(fn, keras.losses.Loss) and not hasattr(fn, "fn"):
+        return fn.call
+    return getattr(fn, "fn", fn)
+
+
+@check(id="loss-probe", needs=("model", "loss", "data"), wants=("sources",),
+       causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
+               "where-gradient-trap", "tensor-python-branch"))
+def probe_custom_losses(model: Any, loss: list[LossInfo], data: Dataset,
+                        sources: list[SourceFile] | None):
+    """Custom losses evaluated op by op over the values the model's output can reach."""
+    sources = sources or []
+    out = output_info(model)
+    if out is None:
+        return
+    statics = _static_findings(sources)
+    for info in loss:
+        if info.builtin or info.fn is None:
+            continue
+        fn = _callable(info)
+        files = [f for f in [info.file, *(str(s.path) for s in sources)] if f]
+        x = data.train.x[:32]
+        preds = np.asarray(model(x, training=False)) if len(x) else None
+        points = probe_points(out, data.train.y, preds)
+        result = probe(fn, [points.y_true, points.y_pred], files)
+        if result.traced:
+            found = list(_from_graph(info, fn, result, points, files, sources, statics))
+        else:
+            found = list(_from_failed_trace(info, fn, result, points, files, sources))
+        yield from found
+        yield from _cleared(info, result, points, statics, found, sources)
+
+
+def _loc(info: LossInfo, path: str | None, line: int | None, sources, op: str | None = None
+         ) -> Location:
+    return Location(kind="loss", name=info.name, file=_display(path, sources) if path else None,
+                    line=line, op=op)
+
+
+def _static_fix(statics: list[Finding], cause: str, file: str | None, line: int | None) -> str:
+    for f in statics:
+        if f.cause == cause and f.location.file == file and f.location.line == line:
+            return f.fix
+    return CAUSES[cause].fix
+
+
+def _from_graph(info, fn, result: GraphProbe, points: ProbePoints, files, sources, statics
+                ) -> Iterator[Finding]:
+    n = len(points.notes)
+    grad_bad = set(result.grad_rows_nonfinite(1))
+    trapped_ops: set[str] = set()
+    for trap in result.traps:
+        rows = sorted(set(trap.rows) & grad_bad) if grad_bad else []
+        if not rows:
+            continue
+        trapped_ops.update(trap.unsafe_inputs)
+        sub = probe(fn, [points.y_true[rows], points.y_pred[rows]], files)
+        value = "finite" if sub.value_finite else "non-finite"
+        at = trap.where
+        file = _display(at.file, sources) if at else None
+        yield Finding(
+            cause="where-gradient-trap", severity=Severity.ERROR, confidence=0.95,
+            title=f"where() in loss '{info.name}' passes a NaN gradient from its unselected "
+                  f"branch",
+            evidence=(f"At {plural(len(rows), 'of the probe point')} (of {n}), e.g. "
+                      f"{_describe(points, rows[0])}, the loss value is {value} but d loss / "
+                      f"d y_pred is NaN: where() at {Path(file).name if file else '?'}:"
+                      f"{at.line if at else '?'} (`{at.text if at else ''}`) selects the safe "
+                      f"branch, while the other branch is inf/NaN there "
+                      f"(ops {', '.join(trap.unsafe_inputs) or '?'}); where() sends that branch a "
+                      f"zero gradient and 0 × inf = NaN. Training turns the weights NaN at the "
+                      f"first batch that reaches such a point; float64 only delays it."),
+            location=_loc(info, at.file if at else None, at.line if at else None, sources,
+                          op="where"),
+            fix=_static_fix(statics, "where-gradient-trap", file, at.line if at else None),
+            measured={"rows": rows, "probe_points": n, "value_finite": sub.value_finite,
+                      "unsafe_ops": list(trap.unsafe_inputs)},
+        )
+    hits = [h for h in result.forward_roots if not result.value_finite]
+    hits += [h for h in result.backward_roots if h.op_name not in trapped_ops]
+    yield from _grouped(info, hits, points, sources, statics, how="traced op by op")
+
+
+def _grouped(info, hits: list[OpHit], points: ProbePoints, sources, statics, how: str
+             ) -> Iterator[Finding]:
+    groups: dict[tuple, list[OpHit]] = defaultdict(list)
+    for h in hits:
+        cause = _cause(h)
+        if cause is not None:
+            groups[(cause, h.where.file if h.where else None,
+                    h.where.line if h.where else None)].append(h)
+    n = len(points.notes)
+    for (cause, path, line), group in groups.items():
+        rows = sorted({r for h in group for r in h.rows})
+        phase = "gradient" if all(h.phase == "backward" for h in group) else "value"
+        text = group[0].where.text if group[0].where else ""
+        file = _display(path, sources) if path else None
+        example = f", e.g. {_describe(points, rows[0])}" if rows else ""
+        yield Finding(
+            cause=cause, severity=Severity.ERROR, confidence=0.92,
+            title=(f"{group[0].op_type} in loss '{info.name}' turns the {phase} non-finite"
+                   + (f" at {Path(file).name}:{line}" if file else "")),
+            evidence=(f"Evaluated {how} at {n} points the output can reach: "
+                      f"{group[0].op_type} (`{text}`) gives {group[0].kinds} in the {phase} at "
+                      f"{plural(len(rows), 'point')}{example}. {MEANING.get(cause, '')}."),
+            location=_loc(info, path, line, sources, op=group[0].op_type),
+            fix=_static_fix(statics, cause, file, line),
+            measured={"rows": rows, "probe_points": n, "phase": phase,
+                      "ops": sorted({h.op_name for h in group})},
+        )
+
+
+def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources
+                       ) -> Iterator[Finding]:
+    at = result.trace_error_at
+    error = result.trace_error or ""
+    if not any(s in error for s in PYTHON_BRANCH_ERRORS):
+        raise RuntimeError(f"the loss '{info.name}' could not be traced: {error}")
+    file = _display(at.file, sources) if at else None
+    yield Finding(
+        cause="tensor-python-branch", severity=Severity.ERROR, confidence=0.98,
+        title=f"Python branch on a tensor in loss '{info.name}' breaks compiled training",
+        evidence=(f"Tracing the loss the way compiled model.fit does raised {error[:160]} at "
+                  f"{Path(file).name if file else '?'}:{at.line if at else '?'} "
+                  f"(`{at.text if at else ''}`): fit stops at its first step. With "
+                  f"run_eagerly=True it raises 'The truth value of an array with more than one "
+                  f"element is ambiguous' instead, and only a batch of one sample runs."),
+        location=_loc(info, at.file if at else None, at.line if at else None, sources,
+                      op="if"),
+        fix=CAUSES["tensor-python-branch"].fix,
+        measured={"error": error[:300]},
+    )
+    hits = probe_eager_rows(fn, [points.y_true, points.y_pred], files)
+    as_ops = [OpHit("forward" if not h.value_finite else "backward", h.op_type or "", "",
+                    h.where, (h.row,), "nan/inf") for h in hits if h.op_type]
+    yield from _grouped(info, as_ops, points, sources, [],
+                        how="one sample at a time, eagerly (the branch prevents tracing)")
+
+
+def _cleared(info, result: GraphProbe, points, statics: list[Finding], found: list[Finding],
+             sources) -> Iterator[Finding]:
+    """Static suspects on lines the probe ran, where nothing non-finite appeared."""
+    if not result.traced:
+        return
+    covered = {(str(Path(f).resolve()), line) for f, line in result.covered}
+    confirmed = {f.place for f in found}
+    for s in statics:
+        file, line = s.location.file, s.location.line
+        if not file or not line or s.place in confirmed:
+            continue
+        if (str(Path(file).resolve()), line) not in covered:
+            continue
+        if s.cause == "tensor-python-branch":
+            why = "the loss traced as compiled fit traces it, so this branch is not on a tensor"
+        else:
+            why = (f"evaluated op by op at {len(points.notes)} points the output can reach, its "
+                   f"value and gradient stayed finite")
+        yield s.with_(
+            severity=Severity.INFO, confidence=0.6, basis="measured",
+            title=f"cleared: {s.title}",
+            evidence=f"Suspected from the code, but {why}.",
+            fix="Nothing to do for this line, unless the output can leave the probed range.",
+        )
