@@ -1,0 +1,1 @@
+"""Instruments: run the model, its loss and its gradients on real values and measure them."""
