@@ -54,13 +54,30 @@ def _scaled_rows(factor_c: float):
     return [[a, b, round(c * factor_c, 2), y] for a, b, c, y in rows]
 
 
-@pytest.mark.parametrize("factor, severity", [(1e20, "error"), (1e5, "warning")],
+@pytest.mark.parametrize("factor, severity, basis", [(1e20, "error", "measured"),
+                                                     (1e5, "warning", "static")],
                          ids=["overflow-error", "large-warning"])
-def test_data_unscaled_fires(tmp_path, models, factor, severity):
+def test_data_unscaled_fires(tmp_path, models, factor, severity, basis):
     p = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], _scaled_rows(factor))
-    [f] = causes(run(models["binary"], p), "data-unscaled")
+    [f] = causes(run(models["binary"], p), "data-unscaled")  # one finding: measured wins
     assert f.severity.value == severity and f.location.column == "c"
-    assert f.measured["columns"][0]["column"] == "c"
+    assert f.basis == basis
+
+
+def test_data_unscaled_static_lists_every_large_column(tmp_path):
+    from nandoc.checks.data.unscaled import unscaled_features
+    from nandoc.loading.dataset import build_dataset
+    from nandoc.loading.table import open_table, scan_table
+    from nandoc.checks.base import ScannedFile
+
+    rows = [[round(a * 1e6, 1), b, round(c * 1e20, 1), y] for a, b, c, y in healthy_rows()]
+    p = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], rows)
+    table = open_table(p)
+    scan = scan_table(table)
+    ds = build_dataset(table, scan, Config(data_path=p, target=("label",)), None)
+    [f] = unscaled_features(scan=[ScannedFile(table, scan, "data")], data=ds, model=None)
+    assert [c["column"] for c in f.measured["columns"]] == ["c", "a"]
+    assert f.basis == "static" and f.severity.value == "error"
 
 
 def test_data_unscaled_silent_on_scaled_data(healthy_csv, models):

@@ -113,8 +113,10 @@ class Finding:
     verified_fix: VerifiedFix | None = None
     check: str = ""
     measured: Mapping[str, Any] = field(default_factory=dict)
-    # "static": read from code, a suspect until values confirm or clear it; "measured": seen
-    # in real values. A measured finding supersedes static ones about the same place.
+    # "static": predicted without running the model (read from the code or the structure, or
+    # from the data's statistics), a suspect until values confirm or clear it; "measured": seen
+    # in values the model, loss or gradients really produced. A measured finding supersedes
+    # static ones about the same place.
     basis: str = "measured"
 
     def __post_init__(self) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from nandoc.instrument.model_graph import activation_name, output_layers
+
 
 @dataclass(frozen=True)
 class OutputInfo:
@@ -15,47 +17,16 @@ class OutputInfo:
     width: int | None
 
 
-def _activation_name(layer: Any) -> str | None:
-    import keras
-
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    if isinstance(layer, keras.layers.ReLU):
-        return "relu"
-    act = getattr(layer, "activation", None)
-    if act is None:
-        return None
-    name = getattr(act, "__name__", None) or str(act)
-    return name.lower()
-
-
-def _producer(model: Any) -> Any:
-    outputs = list(getattr(model, "outputs", None) or [])
-    if len(outputs) != 1:
-        return None
-    history = getattr(outputs[0], "_keras_history", None)
-    return getattr(history, "operation", None) if history is not None else None
-
-
 def output_info(model: Any) -> OutputInfo | None:
-    """The activation that shapes a single-output model's values, following nested models and
-    trailing Activation/Softmax layers."""
-    import keras
-
-    layer = _producer(model)
-    path = []
-    while isinstance(layer, keras.Model):
-        path.append(layer.name)
-        inner = _producer(layer)
-        if inner is None:
-            break
-        layer = inner
-    if layer is None:
+    """The activation that shapes a single-output model's values, seen through nested models
+    and passthrough layers (Dropout, Reshape, ...)."""
+    outs = output_layers(model)
+    if len(outs) != 1 or len(getattr(model, "outputs", None) or []) != 1:
         return None
-    name = _activation_name(layer) or "linear"
+    name = activation_name(outs[0].layer) or "linear"
     shape = tuple(model.outputs[0].shape)
     width = int(shape[-1]) if shape and shape[-1] is not None else None
-    return OutputInfo("/".join([*path, layer.name]), name, width)
+    return OutputInfo(outs[0].path, name, width)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from nandoc.checks.base import ScannedFile
 from nandoc.checks.evidence import num, plural
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
+from nandoc.instrument.model_graph import zero_features
 from nandoc.loading.dataset import Dataset
 
 ERROR_ABS = 1e12
@@ -41,8 +42,13 @@ def input_scaling(model: Any, n_features: int) -> tuple[np.ndarray, np.ndarray] 
         except (AttributeError, TypeError, ValueError):
             return None
         if mean.size in (1, n_features) and not first.invert:
+            mean = np.broadcast_to(mean, (n_features,))
+            var = np.broadcast_to(var, (n_features,))
             scale = 1.0 / np.maximum(np.sqrt(var), keras.config.epsilon())
-            return np.broadcast_to(mean, (n_features,)), np.broadcast_to(scale, (n_features,))
+            # A zero-variance feature is zero-variance-normalization's finding, not this one's.
+            scale = scale.copy()
+            scale[zero_features(mean, var)] = np.nan
+            return mean, scale
     if isinstance(first, keras.layers.Rescaling):
         scale = np.asarray(first.scale, dtype=np.float64).reshape(-1)
         offset = np.asarray(first.offset, dtype=np.float64).reshape(-1)
@@ -65,6 +71,8 @@ def unscaled_features(scan: list[ScannedFile], data: Dataset, model: Any):
             lo, hi, std = c.min, c.max, c.std or 0.0
             if scaling is not None:
                 offset, scale = scaling
+                if np.isnan(scale[i]):
+                    continue
                 lo, hi = sorted(((c.min - offset[i]) * scale[i], (c.max - offset[i]) * scale[i]))
                 std = std * abs(scale[i])
             absmax = max(abs(lo), abs(hi))
@@ -99,4 +107,5 @@ def unscaled_features(scan: list[ScannedFile], data: Dataset, model: Any):
              "training data as the model's first layer. Drop columns that are identifiers or "
              "timestamps rather than features."),
         measured={"columns": rows},
+        basis="static",  # predicted from column statistics; the layer pass confirms it
     )

@@ -1,0 +1,1 @@
+"""Model-structure detectors: what the saved architecture itself guarantees, before any step."""
