@@ -140,7 +140,7 @@ def _from_graph(info, fn, result: GraphProbe, points: ProbePoints, files, source
             cause="where-gradient-trap", severity=Severity.ERROR, confidence=0.95,
             title=f"where() in loss '{info.name}' passes a NaN gradient from its unselected "
                   f"branch",
-            evidence=(f"At {plural(len(rows), 'of the probe point')} (of {n}), e.g. "
+            evidence=(f"At {len(rows)} of the {n} probe points, e.g. "
                       f"{_describe(points, rows[0])}, the loss value is {value} but d loss / "
                       f"d y_pred is NaN: where() at {Path(file).name if file else '?'}:"
                       f"{at.line if at else '?'} (`{at.text if at else ''}`) selects the safe "

@@ -1,0 +1,1 @@
+"""Checks that run the model layer by layer, forward and backward, on real batches."""

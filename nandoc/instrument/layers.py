@@ -1,0 +1,505 @@
+"""An eager forward and backward pass through a model, layer by layer, on one real batch.
+
+Functional models (and Sequential ones, which wrap a functional graph once built) are run
+through their own graph with `_run_through_graph`, whose `operation_fn` hook lets every layer's
+call be wrapped: its inputs are copied with `tf.identity` (so the gradient flowing into *this*
+layer's input can be told apart from the one flowing into its siblings), its outputs recorded,
+and both watched by one non-persistent `GradientTape`. Nested Functional/Sequential sub-models
+are entered and their layers recorded as "outer/inner". A subclassed model is run as a single
+"layer": its `call` is Python nobody can step through from outside.
+
+The pass runs with `training=True`, as a training step does: BatchNormalization normalises with
+the batch's own statistics (the values that overflow in training, not the moving averages) and
+Dropout is active, with its seed generators set from `seed` so that passes repeat. Every
+non-trainable variable (moving statistics, seed states) is restored afterwards: the user's model
+leaves the pass as it came in. One `tape.gradient` call gives the gradient of the compiled loss
+(regularisation included) w.r.t. every layer output, layer input and trainable weight.
+
+Everything returned is plain data (floats, bools, strings, small numpy arrays), no tensors.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nandoc.instrument.batches import Batch
+
+FLOAT16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class WeightRecord:
+    """One trainable weight: its value's health and its gradient's."""
+
+    name: str  # "dense/kernel", or "block/dense/kernel" inside a nested model
+    layer: str
+    path: str  # Keras' own unique variable path, e.g. "sequential/dense/kernel"
+    finite: bool
+    max_abs: float
+    grad_norm: float | None  # None: no gradient of the loss reaches it
+    grad_finite: bool | None
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One layer call, in execution order."""
+
+    name: str  # nested layers as "outer/inner"
+    class_name: str
+    dtype: str  # the output's dtype, e.g. float32, float16
+    inputs_finite: bool
+    finite_fraction: float  # of the output's values
+    max_abs: float  # over the non-NaN values: inf when one is inf; NaN when all are NaN
+    min: float  # over the finite values (NaN when none)
+    max: float
+    fp16_headroom: float | None  # 65504 / max |value| for float16 outputs, else None
+    nonfinite_rows: tuple[int, ...]  # file rows of the samples whose output is non-finite
+    grad_norm: float | None  # |d loss / d output|; None: no loss, or the output is not used
+    grad_finite: bool | None
+    # d loss / d (this layer's own inputs); None where training never computes it: no trainable
+    # weight upstream of the inputs (the data, or weightless layers applied to it)
+    input_grad_finite: bool | None
+    weights: tuple[WeightRecord, ...]
+
+    @property
+    def finite(self) -> bool:
+        return self.finite_fraction == 1.0
+
+
+@dataclass(frozen=True)
+class FirstNonfinite:
+    """Where the first non-finite value appears: data, forward, loss, backward, or weight."""
+
+    where: str
+    layer: str | None
+    detail: str
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPass:
+    """The measurements of one pass on one batch."""
+
+    batch: Batch
+    mode: str  # "layers": layer by layer; "whole-model": a subclassed model run as one call
+    input_finite: bool
+    target_finite: bool
+    input_max_abs: float  # over the non-NaN input values
+    layers: tuple[LayerRecord, ...]
+    y_pred: np.ndarray | None  # the model's (first) output, float32
+    loss: float | None  # None: no compiled loss, or it raised
+    loss_error: str | None  # "ValueError: The truth value of an array ..."
+    backward_error: str | None  # the gradient could not be computed (an op without one)
+    seconds: float
+
+    @property
+    def weights(self) -> tuple[WeightRecord, ...]:
+        return tuple(w for rec in self.layers for w in rec.weights)
+
+    def layer(self, name: str) -> LayerRecord | None:
+        return next((rec for rec in self.layers if rec.name == name), None)
+
+    @property
+    def first_nonfinite(self) -> FirstNonfinite | None:
+        return locate(self)
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def _numpy(t: Any) -> np.ndarray:
+    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+
+
+def _is_float(t: Any) -> bool:
+    dtype = getattr(t, "dtype", None)
+    return dtype is not None and getattr(dtype, "is_floating", False)
+
+
+def _stats(arrays: list[np.ndarray], rows: np.ndarray) -> dict[str, Any]:
+    if not arrays:
+        return {"finite_fraction": 1.0, "max_abs": 0.0, "min": float("nan"),
+                "max": float("nan"), "nonfinite_rows": ()}
+    total = sum(a.size for a in arrays)
+    n_finite = 0
+    max_abs, lo, hi = -np.inf, np.inf, -np.inf
+    bad_samples = np.zeros(len(rows), dtype=bool)
+    all_nan = True
+    for a in arrays:
+        a = a.astype(np.float64, copy=False)
+        fin = np.isfinite(a)
+        n_finite += int(fin.sum())
+        not_nan = ~np.isnan(a)
+        if not_nan.any():
+            all_nan = False
+            max_abs = max(max_abs, float(np.abs(a[not_nan]).max()))
+        if fin.any():
+            lo, hi = min(lo, float(a[fin].min())), max(hi, float(a[fin].max()))
+        if a.ndim >= 1 and a.shape[0] == len(rows) and not fin.all():
+            bad_samples |= ~fin.reshape(len(rows), -1).all(axis=1)
+    return {
+        "finite_fraction": n_finite / total if total else 1.0,
+        "max_abs": float("nan") if all_nan else (max_abs if total else 0.0),
+        "min": lo if np.isfinite(lo) else float("nan"),
+        "max": hi if np.isfinite(hi) else float("nan"),
+        "nonfinite_rows": tuple(int(r) for r in rows[bad_samples]),
+    }
+
+
+def _grad_summary(grads: list[Any]) -> tuple[float | None, bool | None]:
+    grads = [g for g in grads if g is not None]
+    if not grads:
+        return None, None
+    sq = 0.0
+    finite = True
+    for g in grads:
+        a = _numpy(g).astype(np.float64)
+        if not np.isfinite(a).all():
+            finite = False
+        sq += float(np.sum(np.square(a)))
+    return float(np.sqrt(sq)), finite
+
+
+@dataclass
+class _Call:
+    """A layer call while the pass runs (holds tensors; turned into a LayerRecord after)."""
+
+    name: str
+    layer: Any
+    inputs: list[Any]  # watched identity copies of the float inputs
+    inputs_finite: bool
+    outputs: list[Any]
+    weights: list[Any]  # trainable variables first seen at this call
+
+
+class _Recorder:
+    """Runs layer calls and keeps what the backward pass and the records need.
+
+    Per tensor (by id; the tensor is kept alive next to its entry so the id cannot be reused):
+    whether it is finite, and whether it depends on a trainable weight. Only inputs that do are
+    copied and watched: training never differentiates w.r.t. the data or what is computed from
+    it by weightless layers, so a non-finite gradient there (a float16 overflow of d loss / d x,
+    say) would be a false alarm.
+    """
+
+    def __init__(self, tape: Any, tf: Any) -> None:
+        self.tape, self.tf = tape, tf
+        self.calls: list[_Call] = []
+        self.finite: dict[int, tuple[Any, bool]] = {}
+        self.trained: dict[int, tuple[Any, bool]] = {}
+        self.seen_weights: set[int] = set()
+
+    def is_finite(self, t: Any) -> bool:
+        key = id(t)
+        if key not in self.finite:
+            self.finite[key] = (t, bool(np.isfinite(_numpy(t)).all()))
+        return self.finite[key][1]
+
+    def depends_on_weights(self, t: Any) -> bool:
+        entry = self.trained.get(id(t))
+        return entry is not None and entry[1]
+
+    def mark(self, t: Any, trained: bool) -> None:
+        if id(t) not in self.trained:
+            self.trained[id(t)] = (t, trained)
+
+    def _watched_copy(self, t: Any, copies: list[Any]) -> Any:
+        if not _is_float(t) or not self.depends_on_weights(t):
+            return t
+        from keras.src import backend
+
+        copy = self.tf.identity(t)
+        mask = backend.get_keras_mask(t)
+        if mask is not None:
+            backend.set_keras_mask(copy, mask)
+        self.tape.watch(copy)
+        copies.append(copy)
+        return copy
+
+    def run_leaf(self, name: str, op: Any, args: tuple, kwargs: dict) -> Any:
+        from keras import tree
+
+        floats = [t for t in tree.flatten((args, kwargs)) if _is_float(t)]
+        inputs_finite = all(self.is_finite(t) for t in floats)
+        trained = any(self.depends_on_weights(t) for t in floats) or \
+            bool(getattr(op, "trainable_weights", ()))
+        copies: list[Any] = []
+        args, kwargs = tree.map_structure(lambda t: self._watched_copy(t, copies), (args, kwargs))
+        if "training" in getattr(op, "_call_context_args", ()):
+            kwargs = {**kwargs, "training": True}
+        outputs = op(*args, **kwargs)
+        flat = [t for t in tree.flatten(outputs) if _is_float(t)]
+        for t in flat:
+            self.tape.watch(t)
+            self.mark(t, trained)
+        weights = [w for w in getattr(op, "trainable_weights", ())
+                   if id(w) not in self.seen_weights]
+        self.seen_weights.update(id(w) for w in weights)
+        self.calls.append(_Call(name, op, copies, inputs_finite, flat, weights))
+        return outputs
+
+
+def _functional_of(model: Any) -> Any:
+    """The functional graph a model runs through, or None for a subclassed model."""
+    from keras.src.models.functional import Functional
+    from keras.src.models.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        return model._functional  # None until built with a known input shape
+    if isinstance(model, Functional) and type(model).call is Functional.call:
+        return model
+    return None
+
+
+def _is_model(op: Any) -> bool:
+    import keras
+
+    return isinstance(op, keras.Model)
+
+
+def _run_graph(model: Any, inputs: Any, rec: _Recorder, prefix: str) -> Any:
+    """Run `model` layer by layer, entering nested models; returns its outputs."""
+    from keras import tree
+    from keras.src.models.sequential import Sequential
+
+    def operation_fn(op: Any):
+        def call(*args: Any, **kwargs: Any) -> Any:
+            name = prefix + op.name
+            if _is_model(op) and (_functional_of(op) is not None or isinstance(op, Sequential)):
+                first = args[0] if args else next(iter(kwargs.values()))
+                return _run_graph(op, first, rec, name + "/")
+            return rec.run_leaf(name, op, args, kwargs)
+
+        return call
+
+    graph = _functional_of(model)
+    if graph is None:  # a Sequential that was never built on an input shape: its layers in order
+        x = inputs
+        for layer in model.layers:
+            x = operation_fn(layer)(x)
+        return x
+    trained = any(rec.depends_on_weights(t) for t in tree.flatten(inputs))
+    try:
+        flat = graph._standardize_inputs(inputs)
+    except Exception:
+        flat = tree.flatten(inputs)
+    for t in tree.flatten(flat):
+        rec.mark(t, trained)
+    return graph._run_through_graph(flat, operation_fn=operation_fn)
+
+
+def _has_compiled_loss(model: Any) -> bool:
+    return getattr(model, "_compile_loss", None) is not None
+
+
+def _loss_value(model: Any, loss: Any, x: Any, y: Any, y_pred: Any) -> Any:
+    """The loss a training step minimises: the compiled loss plus regularisation losses."""
+    import keras
+
+    if _has_compiled_loss(model):
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+    infos = [li for li in (loss if isinstance(loss, (list, tuple)) else [loss])
+             if li is not None and callable(getattr(li, "fn", None))]
+    if not infos:
+        return None
+    total = keras.ops.mean(infos[0].fn(y, y_pred))
+    for extra in model.losses:
+        total = total + keras.ops.cast(extra, total.dtype)
+    return total
+
+
+def _reset_seeds(model: Any, seed: int) -> None:
+    for i, layer in enumerate(model._flatten_layers(include_self=True)):
+        for j, gen in enumerate(getattr(layer, "_seed_generators", ())):
+            state = gen.state
+            state.assign(np.array([seed + 1000 * i + j, 0], dtype=state.dtype))
+
+
+def run_layer_pass(model: Any, loss: Any, batch: Batch, seed: int = 0) -> LayerPass:
+    """Run `batch` forward layer by layer and back, and measure every layer and weight.
+
+    `loss` is a LossInfo, a list of them, or None; the model's compiled loss is used when it
+    has one. A loss that raises leaves `loss_error` set and the forward measurements intact.
+    The gradients are those of the unscaled loss, as a LossScaleOptimizer unscales them.
+    """
+    started = time.perf_counter()
+    saved = [(v, _numpy(v.value).copy()) for v in model.non_trainable_variables]
+    try:
+        with warnings.catch_warnings():  # Keras' own warnings are for the user's training run
+            warnings.simplefilter("ignore")
+            _reset_seeds(model, seed)
+            mode, rec, y_pred, total, loss_error, grads, backward_error = \
+                _forward_backward(model, loss, batch)
+    finally:
+        for v, value in saved:
+            v.assign(value)
+    return LayerPass(
+        batch=batch, mode=mode,
+        input_finite=bool(np.isfinite(batch.x).all()),
+        target_finite=bool(np.isfinite(batch.y).all()),
+        input_max_abs=_max_abs(batch.x),
+        layers=_records(rec.calls, grads, batch.rows), y_pred=_first_output(y_pred),
+        loss=float(_numpy(total)) if total is not None else None, loss_error=loss_error,
+        backward_error=backward_error, seconds=time.perf_counter() - started,
+    )
+
+
+def _forward_backward(model: Any, loss: Any, batch: Batch) -> tuple:
+    import tensorflow as tf
+
+    with tf.GradientTape(persistent=False) as tape:
+        x = _input_tensor(model, batch.x, tf)
+        rec = _Recorder(tape, tf)
+        rec.mark(x, False)
+        if _functional_of(model) is not None or _is_sequential(model):
+            mode = "layers"
+            y_pred = _run_graph(model, x, rec, "")
+        else:
+            mode = "whole-model"
+            y_pred = rec.run_leaf(model.name, model, (x,), {})
+        total, loss_error = None, None
+        try:
+            total = _loss_value(model, loss, x, tf.convert_to_tensor(batch.y), y_pred)
+        except Exception as exc:  # the user's loss: anything can raise
+            loss_error = _describe(exc)
+    sources = ([t for c in rec.calls for t in c.outputs]
+               + [t for c in rec.calls for t in c.inputs]
+               + [w for c in rec.calls for w in c.weights])
+    grads: list[Any] = [None] * len(sources)
+    backward_error = None
+    if total is not None and sources:
+        try:
+            grads = tape.gradient(total, sources)
+        except Exception as exc:  # an op without a gradient, say
+            backward_error = _describe(exc)
+    return mode, rec, y_pred, total, loss_error, grads, backward_error
+
+
+def _is_sequential(model: Any) -> bool:
+    from keras.src.models.sequential import Sequential
+
+    return isinstance(model, Sequential)
+
+
+def _input_tensor(model: Any, x: np.ndarray, tf: Any) -> Any:
+    inputs = list(getattr(model, "inputs", None) or [])
+    dtype = getattr(inputs[0], "dtype", None) if len(inputs) == 1 else None
+    return tf.convert_to_tensor(x, dtype=dtype or "float32")
+
+
+def _max_abs(x: np.ndarray) -> float:
+    a = np.abs(x[~np.isnan(x)]) if x.size else np.zeros(0)
+    return float(a.max()) if a.size else 0.0
+
+
+def _first_output(y_pred: Any) -> np.ndarray | None:
+    from keras import tree
+
+    flat = tree.flatten(y_pred)
+    return _numpy(flat[0]).astype(np.float32) if flat else None
+
+
+def _describe(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
+
+def _records(calls: list[_Call], grads: Sequence[Any], rows: np.ndarray
+             ) -> tuple[LayerRecord, ...]:
+    n_out = sum(len(c.outputs) for c in calls)
+    n_in = sum(len(c.inputs) for c in calls)
+    out_grads, in_grads, w_grads = grads[:n_out], grads[n_out:n_out + n_in], grads[n_out + n_in:]
+    records = []
+    io = ii = iw = 0
+    for c in calls:
+        og = list(out_grads[io:io + len(c.outputs)])
+        ig = list(in_grads[ii:ii + len(c.inputs)])
+        wg = list(w_grads[iw:iw + len(c.weights)])
+        io, ii, iw = io + len(c.outputs), ii + len(c.inputs), iw + len(c.weights)
+        stats = _stats([_numpy(t) for t in c.outputs], rows)
+        dtype = c.outputs[0].dtype.name if c.outputs else "none"
+        max_abs = stats["max_abs"]
+        headroom = None
+        if dtype == "float16":
+            headroom = (0.0 if not np.isfinite(max_abs) else
+                        FLOAT16_MAX / max_abs if max_abs > 0 else float("inf"))
+        grad_norm, grad_finite = _grad_summary(og)
+        _, in_finite = _grad_summary(ig)
+        weights = []
+        for w, g in zip(c.weights, wg, strict=True):
+            value = _numpy(w.value).astype(np.float64)
+            norm, finite = _grad_summary([g])
+            weights.append(WeightRecord(
+                name=f"{c.name}/{w.name}", layer=c.name, path=str(getattr(w, "path", w.name)),
+                finite=bool(np.isfinite(value).all()), max_abs=_max_abs(value),
+                grad_norm=norm, grad_finite=finite,
+            ))
+        records.append(LayerRecord(
+            name=c.name, class_name=type(c.layer).__name__, dtype=dtype,
+            inputs_finite=c.inputs_finite, finite_fraction=stats["finite_fraction"],
+            max_abs=max_abs, min=stats["min"], max=stats["max"], fp16_headroom=headroom,
+            nonfinite_rows=stats["nonfinite_rows"], grad_norm=grad_norm, grad_finite=grad_finite,
+            input_grad_finite=in_finite, weights=tuple(weights),
+        ))
+    return tuple(records)
+
+
+# -- localising ------------------------------------------------------------------------------
+
+
+def _kinds(rec: LayerRecord) -> str:
+    if np.isnan(rec.max_abs):
+        return "NaN"
+    return "inf" if rec.max_abs == float("inf") else "NaN"
+
+
+def _rows(rows: Sequence[int]) -> str:
+    shown = ", ".join(str(r) for r in list(rows)[:5])
+    return shown + (" …" if len(rows) > 5 else "")
+
+
+def locate(p: LayerPass) -> FirstNonfinite | None:
+    """The first non-finite value in the order data -> forward -> loss -> backward -> weight."""
+    b = p.batch
+    if not p.input_finite or not p.target_finite:
+        bad = np.zeros(len(b.rows), dtype=bool)
+        what = []
+        for label, values in (("features", b.x), ("targets", b.y)):
+            rows_bad = ~np.isfinite(values.reshape(len(b.rows), -1)).all(axis=1)
+            if rows_bad.any():
+                what.append(label)
+                bad |= rows_bad
+        return FirstNonfinite("data", None, f"batch '{b.name}' has NaN/inf {' and '.join(what)}"
+                                            f" at rows {_rows(b.rows[bad])}")
+    for rec in p.layers:
+        if not rec.finite and rec.inputs_finite:
+            bad_w = [w.name for w in rec.weights if not w.finite]
+            why = f" (weight {bad_w[0]} is non-finite)" if bad_w else ""
+            return FirstNonfinite(
+                "forward", rec.name,
+                f"the output of layer '{rec.name}' ({rec.class_name}) turns {_kinds(rec)} from "
+                f"finite inputs{why}, rows {_rows(rec.nonfinite_rows)}")
+    if p.loss is not None and not np.isfinite(p.loss):
+        return FirstNonfinite("loss", None, f"the loss is {p.loss} on finite model outputs")
+    for rec in reversed(p.layers):
+        if rec.grad_finite is False:
+            continue
+        bad_w = [w.name for w in rec.weights if w.grad_finite is False]
+        if rec.input_grad_finite is False or bad_w:
+            into = "its input" if rec.input_grad_finite is False else f"weight {bad_w[0]}"
+            return FirstNonfinite(
+                "backward", rec.name,
+                f"the gradient is finite at the output of layer '{rec.name}' "
+                f"({rec.class_name}) and non-finite at {into}")
+    if p.layers and p.layers[-1].grad_finite is False:
+        return FirstNonfinite("backward", None, "the gradient of the loss w.r.t. the model's "
+                                                "output is already non-finite")
+    bad = next((w for w in p.weights if not w.finite), None)
+    if bad is not None:
+        return FirstNonfinite("weight", bad.layer, f"weight {bad.name} holds NaN/inf")
+    return None
