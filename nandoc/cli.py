@@ -96,7 +96,7 @@ def check(
     try:
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
-        from nandoc.diagnose import check as run_check
+        from nandoc.pipeline import check as run_check
         from nandoc.quiet import native_stderr_captured
 
         with native_stderr_captured():

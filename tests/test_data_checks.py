@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nandoc.config import Config, WindowConfig
-from nandoc.diagnose import check
+from nandoc.pipeline import check
 from tests.conftest import healthy_rows, write_csv
 
 

@@ -333,7 +333,7 @@ def test_measured_activation_loss_mismatch(heads, head, fires):
 
 def test_measured_unscaled_supersedes_static_end_to_end(tmp_path, nets):
     from nandoc.config import Config
-    from nandoc.diagnose import check
+    from nandoc.pipeline import check
 
     model_path = tmp_path / "model.keras"
     m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="first"),
@@ -353,7 +353,7 @@ def test_measured_unscaled_supersedes_static_end_to_end(tmp_path, nets):
 
 def test_measured_mismatch_supersedes_the_static_read_end_to_end(tmp_path, heads):
     from nandoc.config import Config
-    from nandoc.diagnose import check
+    from nandoc.pipeline import check
 
     model_path = tmp_path / "linear.keras"
     heads["linear"].save(model_path)

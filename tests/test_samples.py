@@ -7,7 +7,7 @@ import json
 import pytest
 
 from nandoc.config import load_config
-from nandoc.diagnose import check
+from nandoc.pipeline import check
 from tests.conftest import SAMPLES
 from tests.test_cli import nandoc
 

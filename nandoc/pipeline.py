@@ -1,4 +1,4 @@
-"""`nandoc check` as a library call: load the inputs, run the checks, return a Report."""
+"""`nandoc check` as a pipeline: load the inputs, run every check, return a Report."""
 
 from __future__ import annotations
 
