@@ -55,6 +55,7 @@ class SelectTrap:
     where: SourceLine | None
     rows: tuple[int, ...]
     unsafe_inputs: tuple[str, ...]  # names of the forward root ops feeding the unsafe branch
+    branch: str = "false"  # which branch is non-finite where it is not selected
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,9 @@ def _select_traps(ops, values, forward: list[OpHit], where_of, n: int) -> tuple[
             continue
         feeding = _ancestors(op)
         rows = _bad_rows(np.where(unsafe, np.nan, 0.0), n)
+        branch = "false" if (cond & ~np.isfinite(b)).any() else "true"
         traps.append(SelectTrap(op.name, where_of(op), rows,
-                                tuple(r for r in roots if r in feeding)))
+                                tuple(r for r in roots if r in feeding), branch))
     return tuple(traps)
 
 

@@ -95,18 +95,27 @@ def probe_custom_losses(model: Any, loss: list[LossInfo], data: Dataset,
     for info in loss:
         if info.builtin or info.fn is None:
             continue
-        fn = _callable(info)
-        files = [f for f in [info.file, *(str(s.path) for s in sources)] if f]
         x = data.train.x[:32]
         preds = np.asarray(model(x, training=False)) if len(x) else None
-        points = probe_points(out, data.train.y, preds)
-        result = probe(fn, [points.y_true, points.y_pred], files)
-        if result.traced:
-            found = list(_from_graph(info, fn, result, points, files, sources, statics))
-        else:
-            found = list(_from_failed_trace(info, fn, result, points, files, sources))
-        yield from found
-        yield from _cleared(info, result, points, statics, found, sources)
+        yield from loss_findings(info, probe_points(out, data.train.y, preds), sources,
+                                 statics)
+
+
+def loss_findings(info: LossInfo, points: ProbePoints, sources: list[SourceFile],
+                  statics: list[Finding] | None = None, clear: bool = True) -> list[Finding]:
+    """Probe one custom loss at `points` (reachable values, or a real failing batch) and
+    judge what it shows; with `clear`, static suspects it covered without harm are cleared."""
+    statics = _static_findings(sources) if statics is None else statics
+    fn = _callable(info)
+    files = [f for f in [info.file, *(str(s.path) for s in sources)] if f]
+    result = probe(fn, [points.y_true, points.y_pred], files)
+    if result.traced:
+        found = list(_from_graph(info, fn, result, points, files, sources, statics))
+    else:
+        found = list(_from_failed_trace(info, fn, result, points, files, sources))
+    if clear:
+        found += list(_cleared(info, result, points, statics, found, sources))
+    return found
 
 
 def _loc(info: LossInfo, path: str | None, line: int | None, sources, op: str | None = None
@@ -152,7 +161,8 @@ def _from_graph(info, fn, result: GraphProbe, points: ProbePoints, files, source
                           op="where"),
             fix=_static_fix(statics, "where-gradient-trap", file, at.line if at else None),
             measured={"rows": rows, "probe_points": n, "value_finite": sub.value_finite,
-                      "unsafe_ops": list(trap.unsafe_inputs)},
+                      "unsafe_ops": list(trap.unsafe_inputs), "unsafe_branch": trap.branch,
+                      "function": getattr(fn, "__name__", info.name)},
         )
     hits = [h for h in result.forward_roots if not result.value_finite]
     hits += [h for h in result.backward_roots if h.op_name not in trapped_ops]

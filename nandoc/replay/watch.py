@@ -1,0 +1,115 @@
+"""The watched train step: one compiled function that trains like `fit` and measures itself.
+
+Per step it returns the loss, the global and per-layer gradient norms, per-layer finiteness of
+gradients and of weights. Before the step it snapshots every model and optimizer variable on the
+device; the update is applied only when the loss and every gradient are finite, and if the
+forward pass (BatchNormalization statistics) or the update itself leaves a non-finite variable,
+the snapshot is restored inside the same step. So the state after a failing step is exactly the
+last finite state, and nothing has to be copied to the host while training is healthy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """One step's measurements, on the host."""
+
+    loss: float
+    grad_norm: float  # global L2 norm over all gradients (inf/nan when one is)
+    layer_grad_norms: np.ndarray  # (n_layers,)
+    layer_grad_finite: np.ndarray  # (n_layers,) bool
+    layer_weight_finite: np.ndarray  # (n_layers,) bool, after the step (before any restore)
+    state_finite: bool  # every model variable finite after the forward pass and the update
+    applied: bool  # the update was kept
+
+    @property
+    def ok(self) -> bool:
+        return self.applied
+
+
+def _layer_of(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else path
+
+
+class WatchedStep:
+    """Compiled train and validation steps for `model` with its compiled loss and optimizer."""
+
+    def __init__(self, model: Any, jit_compile: bool = False):
+        import tensorflow as tf
+
+        self.model = model
+        self.optimizer = model.optimizer
+        self.trainable = list(model.trainable_variables)
+        self.optimizer.build(self.trainable)
+        self.state = list(model.variables) + list(self.optimizer.variables)
+        self._snapshot = [tf.Variable(v, trainable=False, name="nandoc_snapshot")
+                          for v in self.state]
+        paths = [getattr(v, "path", v.name) for v in self.trainable]
+        self.layers: list[str] = list(dict.fromkeys(_layer_of(p) for p in paths))
+        index = {name: i for i, name in enumerate(self.layers)}
+        self._groups = [index[_layer_of(p)] for p in paths]
+        # No autograph, as Keras' own compiled step: a Python `if` on a tensor fails here as
+        # it fails in fit.
+        self._train = tf.function(self._train_step, jit_compile=jit_compile,
+                                  reduce_retracing=True, autograph=False)
+        self._val = tf.function(self._val_step, reduce_retracing=True, autograph=False)
+
+    def _train_step(self, x, y):
+        import tensorflow as tf
+
+        for snap, var in zip(self._snapshot, self.state):
+            snap.assign(var)
+        with tf.GradientTape() as tape:
+            y_pred = self.model(x, training=True)
+            loss = self.model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        grads = tape.gradient(loss, self.trainable)
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                 for g, v in zip(grads, self.trainable)]
+        sq = tf.stack([tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in grads])
+        layer_sq = tf.math.unsorted_segment_sum(sq, self._groups, len(self.layers))
+        layer_fin = tf.math.is_finite(layer_sq)
+        grads_ok = tf.math.is_finite(tf.cast(loss, tf.float32)) & tf.reduce_all(layer_fin)
+
+        def apply():
+            self.optimizer.apply(grads, self.trainable)
+            return tf.constant(True)
+
+        tf.cond(grads_ok, apply, lambda: tf.constant(False))
+        wfin = tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in self.trainable])
+        layer_wfin = tf.math.unsorted_segment_min(tf.cast(wfin, tf.int32), self._groups,
+                                                  len(self.layers)) > 0
+        state_ok = tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(v)) for v in self.model.variables
+             if "float" in str(v.dtype)])
+        keep = grads_ok & state_ok
+
+        def restore():
+            for snap, var in zip(self._snapshot, self.state):
+                var.assign(snap)
+            return tf.constant(False)
+
+        applied = tf.cond(keep, lambda: tf.constant(True), restore)
+        return (tf.cast(loss, tf.float32), tf.sqrt(tf.reduce_sum(sq)), tf.sqrt(layer_sq),
+                layer_fin, layer_wfin, state_ok, applied)
+
+    def _val_step(self, x, y):
+        import tensorflow as tf
+
+        y_pred = self.model(x, training=False)
+        loss = self.model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+        return tf.cast(loss, tf.float32)
+
+    def train(self, x: np.ndarray, y: np.ndarray) -> StepStats:
+        out = self._train(x, y)
+        loss, gnorm, lnorms, lfin, lwfin, state_ok, applied = (o.numpy() for o in out)
+        return StepStats(float(loss), float(gnorm), lnorms, lfin, lwfin, bool(state_ok),
+                         bool(applied))
+
+    def validate(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float(self._val(x, y).numpy())
