@@ -27,3 +27,13 @@ def num(x: float) -> str:
     if abs(x) >= 1e5 or abs(x) < 1e-3:
         return f"{x:.2g}"
     return f"{x:.4g}"
+
+
+def first_sentence(message: str, limit: int = 200) -> str:
+    """The first sentence of a (TensorFlow) error message, which goes on for a paragraph."""
+    text = " ".join(message.split())
+    for end in (". ", "! ", "? "):
+        if end in text:
+            text = text[: text.index(end) + 1]
+            break
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -51,6 +51,44 @@ def _finding(console: Console, rank: int, f: Finding) -> None:
     console.print()
 
 
+def _replay_block(console: Console, report: Report) -> None:
+    """What the watched re-training saw: where it stopped, and the run up to there."""
+    summary = report.extra.get("replay")
+    if not summary:
+        return
+    from nandoc.replay.trends import sparkline
+
+    first = report.extra.get("first_nonfinite")
+    ran = summary.get("steps_ran", 0)
+    if first:
+        where = f"{first['where']}"
+        if first.get("layer"):
+            where += f" in layer '{first['layer']}'"
+        if first.get("op"):
+            where += f", op {first['op']}"
+        if first.get("file"):
+            where += f" at {first['file']}:{first.get('line')}"
+        rows = first.get("rows") or []
+        step = f"step {first['step']}" if first["step"] else "validation"
+        line = Text.assemble(("first non-finite  ", "bold red"),
+                             f"epoch {first['epoch']}, {step}: {where}",
+                             f" (rows {', '.join(map(str, rows[:5]))})" if rows else "")
+        console.print(line)
+    elif summary.get("stopped_by") == "error":
+        console.print(Text.assemble(("replay stopped  ", "bold red"),
+                                    f"the train step raised {summary.get('error', '')}"))
+    else:
+        console.print(Text(f"replay: {ran} steps, no non-finite value "
+                           f"({summary.get('stopped_by')})", style="green"))
+    series = summary.get("series", {})
+    for name in ("loss", "grad_norm"):
+        values = [v if v is not None else float("nan") for v in series.get(name, [])]
+        if values:
+            console.print(Text.assemble((f"{name.replace('_', ' '):>9}  ", "dim"),
+                                        sparkline(values, width=60)))
+    console.print()
+
+
 def render(report: Report, *, color: bool = False, width: int = 100) -> str:
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width,
@@ -67,6 +105,7 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
         if parts:
             console.print(Text("  " + " · ".join(parts), style="dim"))
     console.print()
+    _replay_block(console, report)
     for rank, finding in enumerate(report.findings, start=1):
         _finding(console, rank, finding)
     failed = [c for c in report.checks if c.outcome is Outcome.FAILED]

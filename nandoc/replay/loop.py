@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from nandoc.checks.evidence import first_sentence
 from nandoc.loading.dataset import Split
 from nandoc.replay.watch import StepStats, WatchedStep
 
@@ -84,8 +85,7 @@ def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: in
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # the user's step cannot run: fit fails the same way
-                    text = str(exc).strip().splitlines()
-                    log.error = f"{type(exc).__name__}: {text[0] if text else ''}"[:400]
+                    log.error = f"{type(exc).__name__}: {first_sentence(str(exc))}"
                     log.stopped_by = "error"
                     return log
                 total += 1

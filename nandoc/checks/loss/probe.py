@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from nandoc.checks.evidence import num, plural
+from nandoc.checks.evidence import first_sentence, num, plural
 from nandoc.core.causes import CAUSES
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import all_checks, check
@@ -112,7 +112,7 @@ def loss_findings(info: LossInfo, points: ProbePoints, sources: list[SourceFile]
     if result.traced:
         found = list(_from_graph(info, fn, result, points, files, sources, statics))
     else:
-        found = list(_from_failed_trace(info, fn, result, points, files, sources))
+        found = list(_from_failed_trace(info, fn, result, points, files, sources, statics))
     if clear:
         found += list(_cleared(info, result, points, statics, found, sources))
     return found
@@ -198,7 +198,7 @@ def _grouped(info, hits: list[OpHit], points: ProbePoints, sources, statics, how
         )
 
 
-def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources
+def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources, statics
                        ) -> Iterator[Finding]:
     at = result.trace_error_at
     error = result.trace_error or ""
@@ -208,7 +208,8 @@ def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources
     yield Finding(
         cause="tensor-python-branch", severity=Severity.ERROR, confidence=0.98,
         title=f"Python branch on a tensor in loss '{info.name}' breaks compiled training",
-        evidence=(f"Tracing the loss the way compiled model.fit does raised {error[:160]} at "
+        evidence=(f"Tracing the loss the way compiled model.fit does raised "
+                  f"{first_sentence(error)} at "
                   f"{Path(file).name if file else '?'}:{at.line if at else '?'} "
                   f"(`{at.text if at else ''}`): fit stops at its first step. With "
                   f"run_eagerly=True it raises 'The truth value of an array with more than one "
@@ -221,7 +222,7 @@ def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources
     hits = probe_eager_rows(fn, [points.y_true, points.y_pred], files)
     as_ops = [OpHit("forward" if not h.value_finite else "backward", h.op_type or "", "",
                     h.where, (h.row,), "nan/inf") for h in hits if h.op_type]
-    yield from _grouped(info, as_ops, points, sources, [],
+    yield from _grouped(info, as_ops, points, sources, statics,
                         how="one sample at a time, eagerly (the branch prevents tracing)")
 
 
