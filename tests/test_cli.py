@@ -80,3 +80,72 @@ def test_version_and_explain():
     assert res.returncode == 0 and res.stdout.strip() == "nandoc 0.1.0"
     res = nandoc("explain", "where-gradient-trap")
     assert res.returncode == 0 and "double where" in res.stdout and "x_safe" in res.stdout
+
+
+def test_junit_report_to_a_file_fails_the_build_by_exit_code(tmp_path, models):
+    import xml.etree.ElementTree as ET
+
+    data = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"],
+                     [[a, b, c * 1e5, y] for a, b, c, y in healthy_rows()])
+    out = tmp_path / "nandoc.xml"
+    res = nandoc("check", models["binary"], data, "--target", "label", "--format", "junit",
+                 "--output", out, "--fail-on", "warning")
+    assert res.returncode == 1 and res.stdout == "", res.stderr
+    root = ET.parse(out).getroot()
+    failures = root.findall(".//testcase/failure")
+    assert [f.get("type") for f in failures] == ["data-unscaled"]
+    assert root.get("failures") == "1" and int(root.get("tests")) >= 10
+
+
+# -- in-process: the CLI layer itself, without paying a TensorFlow start-up per run -----------
+
+
+@pytest.fixture()
+def cli():
+    from typer.testing import CliRunner
+
+    from nandoc.cli import app
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, [str(a) for a in args], env={"NO_COLOR": "1"})
+
+
+def test_init_then_check_in_process(tmp_path, models, cli):
+    import shutil
+
+    shutil.copy(models["binary"], tmp_path / "model.keras")
+    write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], healthy_rows())
+    res = cli("init", tmp_path)
+    assert res.exit_code == 0 and "target  label (guessed: a column named 'label')" in res.output
+    res = cli("init", tmp_path)
+    assert res.exit_code == 2 and "already exists" in res.output and "--force" in res.output
+    res = cli("check", "-c", tmp_path / "nandoc.toml", "-q")
+    assert res.exit_code == 0 and res.output == "✔ No NaN risk found.\n"
+    res = cli("check", "-c", tmp_path / "nandoc.toml", "-v")
+    assert res.exit_code == 0 and "Checks" in res.output and "not-applicable" in res.output
+    assert "Timings" in res.output
+    res = cli("check", "-c", tmp_path / "nandoc.toml", "-q", "-v")
+    assert res.exit_code == 2
+
+
+def test_github_format_in_process(tmp_path, models, cli):
+    rows = healthy_rows()
+    rows[2][0] = "oops"
+    data = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], rows)
+    res = cli("check", models["binary"], data, "--target", "label", "--format", "github")
+    assert res.exit_code == 1
+    first = res.output.splitlines()[0]
+    assert first.startswith("::error file=") and ",line=4,title=nandoc #1 data-nonfinite" in first
+
+
+def test_explain_lists_and_explains(cli):
+    from nandoc.core.causes import CAUSES
+
+    res = cli("explain")
+    assert res.exit_code == 0 and all(c in res.output for c in CAUSES)
+    res = cli("explain", "unclipped-log")
+    assert res.exit_code == 0 and "How to fix" in res.output and "keras.ops.clip" in res.output
+    res = cli("explain", "unclipped-log", "--markdown")
+    assert res.output.startswith("## `unclipped-log`")
+    res = cli("check", "--help")
+    assert "Examples:" in res.output and "--format junit" in res.output

@@ -1,0 +1,422 @@
+"""NanDoctor: a Keras callback that catches the first non-finite training step, puts the last
+finite weights back, and explains the NaN with nandoc's checks run on the batch that caused it.
+
+How it works (TensorFlow backend):
+
+* **Watching.** At `on_train_begin` it builds `fit`'s train function again through Keras' own
+  machinery, around a step that runs the model's `train_step` and then, in the same compiled
+  graph, reduces "is every weight and the loss finite" to one flag. That costs a few fused ops
+  per step. It watches weights and not only the loss because on x86 CPUs a fused
+  MatMul+BiasAdd+ReLU turns NaN inputs into 0: the loss stays finite while the kernel is NaN.
+* **The batch.** The new train function takes each batch from `fit`'s iterator itself before
+  handing it to the compiled step, and keeps a reference to it (no copy) until the step's flag
+  has been read: so the failing batch is at hand, whatever `fit` shuffled, under any
+  tf.distribute strategy (one tensor per replica, joined back into the global batch).
+* **Reading the flag.** The flags stay on the device and are read every `check_every` steps,
+  all at once (one host sync); the first bad step among them is found exactly.
+* **Finite weights.** Every `snapshot_every` steps, at a check that found every step finite,
+  it keeps a copy of the model's weights and the optimizer's state on the device. At a NaN it
+  assigns that copy back: the model never ends training with NaN weights.
+* **At the first NaN** it runs nandoc's checks on the failing batch from those weights (the
+  same checks as `nandoc check`), prints the ranked report, saves it as JSON with
+  `first_nonfinite` (epoch, step, where, layer) and then stops training (`on_nan="stop"`) or
+  goes on from the restored weights (`on_nan="restore"`, at most `max_restores` times).
+
+The user's `train_step`, optimizer and data pipeline are used as they are; the original train
+function is put back at `on_train_end`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import keras
+
+from nandoc.keras.batch import BATCH_NAME, to_arrays, update_finding, where_first
+
+FLAG = "__nandoc_finite__"
+ON_NAN = ("stop", "restore")
+
+
+def _nonfinite_names(variables: Sequence[Any]) -> list[str]:
+    import numpy as np
+
+    out = []
+    for v in variables:
+        value = np.asarray(v.value if hasattr(v, "value") else v)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            out.append(getattr(v, "path", None) or getattr(v, "name", "?"))
+    return out
+
+
+class NanDoctor(keras.callbacks.Callback):
+    """Catch the first non-finite training step, restore the last finite weights, explain it.
+
+    Args:
+        on_nan: "stop" (restore the last finite weights and stop training) or "restore"
+            (restore them and go on training; stop after `max_restores` restores).
+        report_path: where the JSON report is written (None: not written).
+        check_every: read the on-device finiteness flags every N steps (one host sync per N
+            steps). The first bad step among them is still found exactly.
+        snapshot_every: keep a copy of the finite weights every N steps (on the device).
+        data: optional (x, y), the arrays given to fit, so that findings name their rows
+            (matched by value, so shuffling does not matter).
+        sources: custom-objects .py files to read (never imported) for the static checks.
+        verbose: print the ranked report (to `stream`, default stderr).
+        stream: a text stream for the printed report.
+        max_restores: with on_nan="restore", stop after this many restores.
+    """
+
+    def __init__(self, on_nan: str = "stop", report_path: str | os.PathLike | None =
+                 "nandoc-report.json", check_every: int = 1, snapshot_every: int = 50,
+                 verbose: bool = True, data: tuple[Any, Any] | None = None,
+                 sources: Sequence[Any] = (), stream: TextIO | None = None,
+                 max_restores: int = 3) -> None:
+        super().__init__()
+        if on_nan not in ON_NAN:
+            raise ValueError(f"on_nan must be one of {ON_NAN}, not {on_nan!r}")
+        if check_every < 1 or snapshot_every < 1 or max_restores < 0:
+            raise ValueError("check_every and snapshot_every must be >= 1, max_restores >= 0")
+        self.on_nan = on_nan
+        self.report_path = Path(report_path) if report_path is not None else None
+        self.check_every = int(check_every)
+        self.snapshot_every = int(snapshot_every)
+        self.verbose = verbose
+        self.data = data
+        self.sources = tuple(sources)
+        self.stream = stream
+        self.max_restores = int(max_restores)
+        self.report = None  # the Report of the first NaN, once there was one
+        self.first_nonfinite: dict[str, Any] | None = None
+        self.restores = 0
+        self._built: tuple | None = None  # (model, Keras' train function, ours): kept across fits
+        self._copy: Any = None
+        self._copy_ids: list[int] = []
+        self._reset_state()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._pending: deque = deque()  # (epoch, step, global step, batches, flag tensor)
+        self._snapshot: list[Any] | None = None
+        self._snapshot_at: tuple[int, int] | None = None
+        self._since_snapshot = 0
+        self._global_step = 0
+        self._epoch = 0
+        self._step = 0
+        self._original: Any = None
+        self._active = False
+        self._snapshot_vars: list[Any] = []
+
+    def _variables(self) -> list[Any]:
+        """Everything a restore puts back: the model's weights and the optimizer's state."""
+        opt = getattr(self.model, "optimizer", None)
+        return list(self.model.weights) + list(getattr(opt, "variables", []) or [])
+
+    def _watched(self) -> list[Any]:
+        return [v for v in self.model.weights
+                if str(getattr(v, "dtype", "")).startswith(("float", "bfloat"))]
+
+    # -- Keras hooks -------------------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset_state()
+        self.report, self.first_nonfinite, self.restores = None, None, 0
+        if keras.backend.backend() != "tensorflow" or not hasattr(self.model, "_make_function"):
+            warnings.warn("NanDoctor watches training on the TensorFlow backend only; it does "
+                          "nothing on this one.", stacklevel=2)
+            return
+        import tensorflow as tf
+
+        self._tf = tf
+        model = self.model
+        self._build_optimizer(model)
+        current = model.train_function
+        # A fit that raised never reached on_train_end: our function may still be installed.
+        original = getattr(current, "nandoc_original", current)
+        cached = self._built
+        if cached is not None and cached[0] is model and cached[1] is original:
+            # The same model and the same Keras train function as the last fit: reuse the
+            # guarded function, whose compiled graph is already traced.
+            _, self._original, train_function = cached
+        else:
+            self._original = original
+            train_function = self._build(model, tf)
+            train_function.nandoc_original = original
+            self._built = (model, original, train_function)
+        model.train_function = train_function
+        self._active = True
+        self._take_snapshot(initial=True)
+
+    @staticmethod
+    def _build_optimizer(model: Any) -> None:
+        """Create the optimizer's variables now, as fit does itself under a tf.distribute
+        strategy, so that the first snapshot holds them (Adam's moments turn NaN with the
+        weights). A model whose layers are not built yet builds them in its first step; its
+        optimizer state joins the snapshots from the first check after that."""
+        opt = getattr(model, "optimizer", None)
+        if opt is None or getattr(opt, "built", True) or not model.trainable_variables:
+            return
+        if not all(getattr(layer, "built", True) for layer in model._flatten_layers()):
+            return
+        with model.distribute_strategy.scope():
+            opt.build(model.trainable_variables)
+
+    def _build(self, model: Any, tf: Any) -> Any:
+        """fit's train function, rebuilt by Keras around a step that also computes the flag."""
+        watched = self._watched()
+        train_step = model.train_step
+
+        def guarded_step(data: Any) -> Any:
+            logs = train_step(data)
+            if not isinstance(logs, dict):
+                return logs
+            flags = [tf.reduce_all(tf.math.is_finite(v.value)) for v in watched]
+            loss = logs.get("loss")
+            if loss is not None:
+                flags.append(tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))))
+            out = dict(logs)
+            out[FLAG] = tf.cast(tf.reduce_all(tf.stack(flags)), tf.float32) if flags else \
+                tf.constant(1.0)
+            return out
+
+        inner = model._make_function(guarded_step)
+        per_call = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+
+        def train_function(iterator: Any) -> Any:
+            batches = []
+            for _ in range(per_call):
+                try:
+                    batches.append(next(iterator))
+                except (StopIteration, tf.errors.OutOfRangeError):
+                    break
+            if not batches:
+                raise StopIteration
+            # The batches are kept (a reference, no copy) until this step's flag is read.
+            return self._after_step(batches, inner(batches))
+
+        return train_function
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._step = batch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._active or self.model.stop_training:
+            return
+        if self._pending:
+            self._check()
+        if self._since_snapshot and not self.model.stop_training:
+            self._take_snapshot()  # an epoch's progress is worth keeping, whatever the cadence
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if not self._active:
+            return
+        if self._pending:  # the last steps, when check_every does not divide them
+            self._check()
+        self.model.train_function = self._original
+        self._pending.clear()
+        self._snapshot = None
+        self._active = False
+
+    # -- per step ----------------------------------------------------------------------------
+
+    def _after_step(self, batches: list[Any], logs: Any) -> Any:
+        if not isinstance(logs, dict) or FLAG not in logs:
+            return logs
+        logs = dict(logs)
+        flag = logs.pop(FLAG)
+        if not self._active:  # left installed by a fit that raised: only hide the flag
+            return logs
+        self._global_step += len(batches)
+        self._since_snapshot += len(batches)
+        self._pending.append((self._epoch, self._step, self._global_step, batches, flag,
+                              logs.get("loss")))
+        if len(self._pending) >= self.check_every:
+            self._check()
+        return logs
+
+    def _check(self) -> None:
+        tf = self._tf
+        pending = list(self._pending)
+        self._pending.clear()
+        # The one host sync: a single flag is read as it is, several are stacked first.
+        flags = ([float(pending[0][4])] if len(pending) == 1 else
+                 tf.stack([p[4] for p in pending]).numpy().tolist())
+        bad = next((i for i, f in enumerate(flags) if f != 1.0), None)
+        if bad is None:
+            if self._since_snapshot >= self.snapshot_every or not self._snapshot_complete():
+                self._take_snapshot()
+            return
+        self._on_nonfinite(*pending[bad])
+
+    def _take_snapshot(self, initial: bool = False) -> None:
+        variables = self._variables()
+        if initial and _nonfinite_names(self._watched()):
+            return  # the model came in non-finite: there is nothing finite to keep
+        if [id(v) for v in variables] != self._copy_ids:
+            # One compiled call copies every variable on its device (rebuilt when the set of
+            # variables changes: an optimizer builds its state in the first step).
+            tf = self._tf
+            self._copy = tf.function(lambda: [tf.identity(v) for v in variables])
+            self._copy_ids = [id(v) for v in variables]
+        self._snapshot = self._copy()
+        self._snapshot_vars = variables
+        self._snapshot_at = (self._epoch, self._step + (0 if initial else 1))
+        self._since_snapshot = 0
+
+    def _snapshot_complete(self) -> bool:
+        return self._snapshot is not None and len(self._snapshot_vars) == len(self._variables())
+
+    def _restore(self) -> bool:
+        if self._snapshot is None:
+            return False
+        for v, value in zip(self._snapshot_vars, self._snapshot, strict=True):
+            v.assign(value)
+        return True
+
+    # -- at the first NaN --------------------------------------------------------------------
+
+    def _on_nonfinite(self, epoch: int, step: int, global_step: int, batches: list[Any],
+                      flag: Any, loss: Any) -> None:
+        bad_weights = _nonfinite_names(self._watched())
+        restored = self._restore()
+        where_kept = self._snapshot_at
+        if self.report is None:
+            self.first_nonfinite = {
+                "epoch": epoch + 1, "step": step + 1, "global_step": global_step,
+                "loss": _float(loss), "loss_finite": _float(loss) is not None,
+                "nonfinite_weights": bad_weights[:20],
+                "weights_restored": restored,
+                "restored_from": ({"epoch": where_kept[0] + 1, "step": where_kept[1]}
+                                  if restored and where_kept else None),
+            }
+            self.report = self._diagnose(batches)
+            self._publish(self.report)
+        elif self.verbose:
+            self._print(f"nandoc: non-finite values again at epoch {epoch + 1}, step "
+                        f"{step + 1}; weights restored ({self.restores + 1} restores).\n")
+        if self.on_nan == "restore" and restored and self.restores < self.max_restores:
+            self.restores += 1
+            self.model.reset_metrics()  # the epoch's running loss mean holds the NaN
+            return
+        if self.on_nan == "restore" and self.verbose:
+            why = ("no finite weights were kept" if not restored else
+                   f"{self.restores} restores did not help")
+            self._print(f"nandoc: stopping training: {why}.\n")
+        self.model.stop_training = True
+
+    def _diagnose(self, batches: list[Any]):
+        """nandoc's checks on the failing batch, from the weights the model holds now."""
+        from dataclasses import replace
+
+        from nandoc import __version__
+        from nandoc.api import build_inputs, run
+        from nandoc.core.report import Report
+
+        started = time.perf_counter()
+        info = dict(self.first_nonfinite or {})
+        try:
+            arrays = to_arrays(batches, self.model.distribute_strategy, self.data)
+            info["batch_size"] = arrays.size
+            if arrays.note:
+                info["note"] = arrays.note
+            if arrays.x is not None and arrays.y is not None:
+                inputs = build_inputs(self.model, arrays.x, arrays.y,
+                                      batch_size=max(arrays.size, 1), sources=self.sources,
+                                      rows=arrays.rows, name=BATCH_NAME)
+            else:
+                inputs = build_inputs(self.model, None, None, sources=self.sources)
+            report = run(inputs, "callback", started)
+            info.update(where_first(self.model, inputs))
+            extra = update_finding(self.model, inputs, info)
+            if extra is not None:
+                report = Report.build("callback", __version__, [*report.findings, extra],
+                                      checks=report.checks, inputs=report.inputs,
+                                      timings=report.timings)
+        except Exception as exc:  # never break the user's training because of nandoc
+            info["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
+            report = Report.build("callback", __version__, [])
+        self.first_nonfinite = info
+        return replace(report, extra={**report.extra, "first_nonfinite": info})
+
+    def _publish(self, report: Any) -> None:
+        from nandoc.atomic import write_text_atomic
+        from nandoc.render import Format, render
+
+        if self.report_path is not None:
+            try:
+                self.report_path.parent.mkdir(parents=True, exist_ok=True)
+                write_text_atomic(self.report_path, render(report, Format.JSON))
+            except OSError as exc:
+                self._print(f"nandoc: could not write {self.report_path}: {exc.strerror}\n")
+        if not self.verbose:
+            return
+        info = report.extra.get("first_nonfinite", {})
+        stream = self.stream or sys.stderr
+        color = stream.isatty() and "NO_COLOR" not in os.environ if hasattr(
+            stream, "isatty") else False
+        head = _headline(info)
+        if info.get("diagnosis_error"):
+            body = f"nandoc could not run its checks on the batch: {info['diagnosis_error']}\n"
+        elif report.findings:
+            body = render(report, Format.TEXT, color=color)
+        else:
+            body = ("No nandoc check found a cause on this batch"
+                    + (f": {info['detail']}" if info.get("detail") else "") + ".\n")
+        self._print(head + "\n" + body)
+        if self.report_path is not None:
+            self._print(f"nandoc: report saved to {self.report_path}\n")
+
+    def _print(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(text)
+        stream.flush()
+
+
+def _float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None  # JSON has no NaN
+
+
+def _headline(info: dict[str, Any]) -> str:
+    loss = info.get("loss")
+    what = []
+    if loss is not None:
+        what.append(f"the loss was still finite ({loss:.4g})")
+    elif not info.get("loss_finite", True):
+        what.append("the loss was non-finite")
+    weights = info.get("nonfinite_weights") or []
+    if weights:
+        shown = ", ".join(weights[:3]) + (" …" if len(weights) > 3 else "")
+        what.append(f"{len(weights)} weight(s) non-finite: {shown}")
+    kept = info.get("restored_from")
+    if kept and kept["step"] == 0:
+        restored = f"; weights restored to those at the start of epoch {kept['epoch']}"
+    elif kept:
+        restored = (f"; weights restored to those after epoch {kept['epoch']}, step "
+                    f"{kept['step']}")
+    else:
+        restored = "; no finite weights had been kept, the weights are left as they are"
+    detail = str(info.get("detail") or "").replace("batch 'first' has", "the batch has")
+    if info.get("where") == "update":
+        detail = ("from the kept weights the batch runs finite forward and backward: the "
+                  "update made the weights non-finite")
+    where = f"; {detail}" if detail else ""
+    return (f"nandoc: non-finite training step at epoch {info.get('epoch')}, step "
+            f"{info.get('step')} ({'; '.join(what) or 'non-finite'}){where}{restored}.")
