@@ -14,6 +14,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from nandoc.checks.evidence import first_sentence, num, plural
+from nandoc.checks.opcauses import MEANING, PYTHON_BRANCH_ERRORS
+from nandoc.checks.opcauses import cause_of as _cause
 from nandoc.core.causes import CAUSES
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import all_checks, check
@@ -22,29 +24,6 @@ from nandoc.instrument.outputs import ProbePoints, output_info, probe_points
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
-
-OP_CAUSE = {
-    "Log": "unclipped-log", "Log1p": "unclipped-log", "Xlogy": "unclipped-log",
-    "RealDiv": "division-by-zero", "Div": "division-by-zero", "Reciprocal": "division-by-zero",
-    "Inv": "division-by-zero", "FloorDiv": "division-by-zero", "Xdivy": "division-by-zero",
-    "Sqrt": "sqrt-at-zero", "Rsqrt": "sqrt-at-zero",
-    "Exp": "exp-overflow", "Expm1": "exp-overflow",
-}
-MEANING = {
-    "unclipped-log": "log(0) = -inf and its gradient 1/x is inf",
-    "division-by-zero": "x/0 = inf, 0/0 = NaN, and the gradient of 1/x is -1/x², infinite at 0",
-    "sqrt-at-zero": "the gradient of sqrt at 0 is 1/(2·sqrt(0)) = inf",
-    "exp-overflow": "exp overflows float32 above 88.7",
-}
-PYTHON_BRANCH_ERRORS = ("OperatorNotAllowedInGraphError", "truth value", "as a Python `bool`")
-
-
-def _cause(hit: OpHit) -> str | None:
-    if hit.op_type == "Pow":
-        return "exp-overflow" if hit.phase == "forward" and "nan" not in hit.kinds \
-            else "sqrt-at-zero"
-    return OP_CAUSE.get(hit.op_type)
-
 
 def _display(path: str, sources: list[SourceFile]) -> str:
     """The file as the user named it in the config, when it is one of theirs."""
