@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,6 +11,9 @@ from typing import Any
 from nandoc.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "nandoc.toml"
+MAX_BATCH = 2**31 - 1  # TensorFlow indexes a batch with int32
+MAX_EPOCHS = 10**6
+MAX_WINDOW = 10**6  # rows per window
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,15 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
         "clipnorm": (float, int),
     },
 }
+_EXAMPLES = {
+    "model.path": '"model.keras"', "model.custom_objects": '["losses.py"]',
+    "data.path": '"data.csv"', "data.target": '"label"', "data.features": '["a", "b"]',
+    "data.validation_split": "0.2", "data.validation_path": '"val.csv"',
+    "data.window": "{ length = 30 }", "data.window.length": "30", "data.window.stride": "1",
+    "data.window.label": '"last"', "train.batch_size": "32", "train.epochs": "5",
+    "train.shuffle": "false", "train.seed": "0", "train.optimizer": '"adam"',
+    "train.learning_rate": "0.001", "train.clipnorm": "1.0",
+}
 _TYPE_WORDS = {str: "a string", list: "a list", float: "a number", int: "an integer",
                bool: "true or false", dict: "a table"}
 
@@ -86,8 +99,10 @@ def _check_table(where: str, table: Any, origin: Path) -> dict[str, Any]:
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
             words = " or ".join(_TYPE_WORDS[t] for t in types)
+            example = _EXAMPLES.get(f"{where}.{key}")
+            hint = f" For example: {key} = {example}" if example else ""
             raise ConfigError(f"In {origin}, [{where}] {key} must be {words}, "
-                              f"not {value!r}.")
+                              f"not {value!r}.{hint}")
     return table
 
 
@@ -97,6 +112,15 @@ def _str_list(value: Any, where: str, origin: Path) -> tuple[str, ...]:
         raise ConfigError(f"In {origin}, {where} must be a list of non-empty strings, "
                           f"not {value!r}.")
     return tuple(items)
+
+
+def _check_path_text(value: str, key: str, origin: Path) -> None:
+    if not value.strip():
+        raise ConfigError(f"In {origin}, {key} is empty; give a file path relative to the "
+                          f"config's folder, or remove the key.")
+    if "\x00" in value:
+        raise ConfigError(f"In {origin}, {key} contains a NUL character; give a plain file "
+                          f"path.")
 
 
 def parse_config(text: str, origin: Path) -> Config:
@@ -118,22 +142,26 @@ def parse_config(text: str, origin: Path) -> Config:
     window_raw = data.get("window")
     train = _check_table("train", raw.get("train", {}), origin)
 
-    def path(value: str | None) -> Path | None:
-        return (base / value) if value else None
+    def path(value: str | None, key: str) -> Path | None:
+        if value is None:
+            return None
+        _check_path_text(value, key, origin)
+        return base / value
 
     window = None
     if window_raw is not None:
         _check_table("data.window", window_raw, origin)
         window = WindowConfig(**window_raw)
     cfg = Config(
-        model_path=path(model.get("path")),
-        custom_objects=tuple(base / p for p in _str_list(model.get("custom_objects", []),
-                                                         "[model] custom_objects", origin)),
-        data_path=path(data.get("path")),
+        model_path=path(model.get("path"), "[model] path"),
+        custom_objects=tuple(path(p, "[model] custom_objects")  # type: ignore[misc]
+                             for p in _str_list(model.get("custom_objects", []),
+                                                "[model] custom_objects", origin)),
+        data_path=path(data.get("path"), "[data] path"),
         target=_str_list(data.get("target", []), "[data] target", origin),
         features=_str_list(data.get("features", []), "[data] features", origin),
         validation_split=float(data.get("validation_split", 0.0)),
-        validation_path=path(data.get("validation_path")),
+        validation_path=path(data.get("validation_path"), "[data] validation_path"),
         window=window,
         train=TrainConfig(**{k: (float(v) if k in ("learning_rate", "clipnorm") else v)
                              for k, v in train.items()}),
@@ -153,22 +181,27 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"{where} [data] sets both validation_split and validation_path; "
                           f"keep one of them.")
     t = cfg.train
-    for name in ("batch_size", "epochs"):
-        if getattr(t, name) < 1:
-            raise ConfigError(f"{where} [train] {name} is {getattr(t, name)}; it must be a "
-                              f"positive integer.")
+    for name, most in (("batch_size", MAX_BATCH), ("epochs", MAX_EPOCHS)):
+        value = getattr(t, name)
+        if not 1 <= value <= most:
+            raise ConfigError(f"{where} [train] {name} is {value}; it must be a positive "
+                              f"integer (at most {most:,}), e.g. {name} = 32.")
+    if not 0 <= t.seed < 2**32:
+        raise ConfigError(f"{where} [train] seed is {t.seed}; it must be an integer from 0 to "
+                          f"2**32 - 1.")
     for name in ("learning_rate", "clipnorm"):
         value = getattr(t, name)
-        if value is not None and not value > 0:
-            raise ConfigError(f"{where} [train] {name} is {value}; it must be positive.")
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"{where} [train] {name} is {value}; it must be positive (and "
+                              f"finite).")
     w = cfg.window
     if w is not None:
-        if w.length is not None and w.length < 1:
+        if w.length is not None and not 1 <= w.length <= MAX_WINDOW:
             raise ConfigError(f"{where} [data.window] length is {w.length}; it must be a "
-                              f"positive number of rows.")
-        if w.stride < 1:
+                              f"positive number of rows (at most {MAX_WINDOW:,}).")
+        if not 1 <= w.stride <= MAX_WINDOW:
             raise ConfigError(f"{where} [data.window] stride is {w.stride}; it must be at "
-                              f"least 1.")
+                              f"least 1 (and at most {MAX_WINDOW:,}).")
         if w.label != "last":
             raise ConfigError(f"{where} [data.window] label is {w.label!r}; nandoc supports "
                               f"\"last\" (the window's last row gives its label).")
@@ -189,8 +222,13 @@ def load_config(path: Path | None) -> Config:
                           f"inside it.")
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"The config file {path} could not be read ({exc}).") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"The config file {path} is not UTF-8 text (byte {exc.start} cannot "
+                          f"be decoded); save it as UTF-8 TOML, or point --config at the right "
+                          f"file.") from None
+    except OSError as exc:
+        raise ConfigError(f"The config file {path} could not be read "
+                          f"({exc.strerror or exc}). Check its permissions.") from None
     return parse_config(text, path)
 
 
@@ -208,6 +246,9 @@ def with_overrides(cfg: Config, *, model: Path | None = None, data: Path | None 
     if custom_objects:
         changes["custom_objects"] = tuple(custom_objects)
     if seed is not None:
+        if not 0 <= seed < 2**32:
+            raise ConfigError(f"--seed is {seed}; it must be an integer from 0 to 2**32 - 1, "
+                              f"e.g. --seed 0.")
         changes["train"] = replace(cfg.train, seed=seed)
     out = replace(cfg, **changes)
     validate(out)

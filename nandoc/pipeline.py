@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
+from threading import Event
 
 from nandoc import __version__
 from nandoc.checks import load_all
@@ -15,9 +16,27 @@ from nandoc.core.registry import all_checks
 from nandoc.core.report import CheckResult, Outcome, Report
 from nandoc.errors import ConfigError
 from nandoc.loading.custom_objects import import_source
-from nandoc.loading.dataset import ModelInput, build_dataset
-from nandoc.loading.table import open_table, scan_table
+from nandoc.loading.dataset import (
+    ModelInput,
+    build_dataset,
+    check_fit,
+    check_model_fits,
+    check_outputs,
+    scan_plan,
+)
+from nandoc.loading.model import (
+    SavedModelSummary,
+    inspect_model_file,
+    refuse_unsafe,
+    summarise_config,
+)
+from nandoc.loading.table import Table, open_table, scan_table
 from nandoc.runner import run_checks
+
+# A small file's scan ends within QUICK_SCAN_S, so its errors come before TensorFlow imports;
+# a larger one is not waited for: its scan overlaps the import.
+QUICK_SCAN_S = 0.25
+QUICK_SCAN_BYTES = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -26,43 +45,99 @@ class _Scanned:
     val: ScannedFile | None
 
 
-def _scan_files(cfg: Config) -> _Scanned:
-    def one(path: Path | None, role: str) -> ScannedFile | None:
-        if path is None:
+def _open_tables(cfg: Config) -> tuple[Table | None, Table | None]:
+    """Open the data files (header and first rows only): bad paths and formats fail fast."""
+    data = open_table(cfg.data_path) if cfg.data_path is not None else None
+    val = open_table(cfg.validation_path) if cfg.validation_path is not None else None
+    return data, val
+
+
+def _scan_files(cfg: Config, tables: tuple[Table | None, Table | None], window_hint: int | None,
+                stop: Event, sample: bool) -> _Scanned:
+    def one(table: Table | None, role: str) -> ScannedFile | None:
+        if table is None:
             return None
-        table = open_table(path)
-        return ScannedFile(table, scan_table(table), role)
+        plan = scan_plan(cfg, table, window_hint)
+        if not sample:
+            plan = replace(plan, keep_all_rows=2**62, keep_all_bytes=2**62)
+        return ScannedFile(table, scan_table(table, plan, stop), role)
 
-    return _Scanned(one(cfg.data_path, "data"), one(cfg.validation_path, "validation"))
+    return _Scanned(one(tables[0], "data"), one(tables[1], "validation"))
 
 
-def load_inputs(cfg: Config) -> Inputs:
-    """Load what the config names. The data scan runs in a thread while TensorFlow imports."""
+def _model_input_from(summary: SavedModelSummary | None) -> ModelInput | None:
+    if summary is None or summary.n_inputs is None:
+        return None
+    if summary.n_inputs != 1:
+        names = list(summary.input_names) or [f"input {i + 1}" for i in range(summary.n_inputs)]
+        return ModelInput.from_shapes([()] * summary.n_inputs, names)
+    return ModelInput.from_shapes([summary.input_shape], []) if summary.input_shape else None
+
+
+def _check_data_fits(cfg: Config, scanned: _Scanned, summary: SavedModelSummary | None) -> None:
+    """The data errors that need no model (or only its saved config): before TensorFlow."""
+    if scanned.data is None:
+        return
+    table, scan = scanned.data.table, scanned.data.scan
+    if summary is not None and summary.n_outputs:
+        check_outputs(summary.n_outputs, summary.output_names, cfg.target)
+    check_fit(table, scan, cfg, _model_input_from(summary))
+
+
+def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
+    """Load what the config names. The data scan runs in a thread while TensorFlow imports.
+
+    Everything that can be refused without TensorFlow is refused first: the model file is
+    inspected (format, Lambda layers, input shape) and the data files opened before the model
+    loads; a small file's scan finishes before the import starts, so its errors come at once.
+    A large file keeps a bounded sample of rows for the model passes unless `sample` is False.
+    """
     if cfg.model_path is None and cfg.data_path is None:
         raise ConfigError(
             "Nothing to check: give a model and data as arguments (nandoc check model.keras "
             "data.csv --target label) or in a nandoc.toml ([model] path, [data] path); "
             "`nandoc init` writes one for the files in the current folder."
         )
+    summary = None
+    if cfg.model_path is not None:
+        summary = summarise_config(inspect_model_file(cfg.model_path))
+        refuse_unsafe(cfg.model_path, summary, cfg.unsafe)
+    tables = _open_tables(cfg)
+    hint = summary.input_shape[1] if summary and summary.input_shape and len(
+        summary.input_shape) == 3 and summary.input_shape[1] else None
     inputs = Inputs(config=cfg)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        scanning = pool.submit(_scan_files, cfg)
+    stop = Event()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nandoc-scan")
+    try:
+        scanning = pool.submit(_scan_files, cfg, tables, hint, stop, sample)
+        size = sum(t.size_bytes for t in tables if t is not None)
+        try:
+            scanned: _Scanned | None = scanning.result(
+                timeout=QUICK_SCAN_S if size <= QUICK_SCAN_BYTES else 0)
+        except FutureTimeout:
+            scanned = None
+        if scanned is not None:
+            _check_data_fits(cfg, scanned, summary)
+        inputs.sources = [import_source(p) for p in cfg.custom_objects]
         if cfg.model_path is not None:
             from nandoc.loading.model import describe_losses, load_model
 
-            sources = [import_source(p) for p in cfg.custom_objects]
-            objects = {k: v for s in sources for k, v in s.objects.items()}
-            inputs.sources = sources
+            objects = {k: v for s in inputs.sources for k, v in s.objects.items()}
             inputs.model = load_model(cfg.model_path, objects, cfg.unsafe)
             inputs.loss = describe_losses(inputs.model)
-        else:
-            inputs.sources = [import_source(p) for p in cfg.custom_objects]
-        scanned = scanning.result()
+        scanned = scanned or scanning.result()
+    except BaseException:
+        stop.set()  # a failed load or Ctrl-C: the scan ends at its next batch
+        raise
+    finally:
+        pool.shutdown(wait=True)
     inputs.scan = [s for s in (scanned.data, scanned.val) if s is not None]
     if scanned.data is not None:
-        model_input = ModelInput.of(inputs.model) if inputs.model is not None else None
+        model_input = (check_model_fits(inputs.model, cfg.target)
+                       if inputs.model is not None else None)
         inputs.data = build_dataset(scanned.data.table, scanned.data.scan, cfg, model_input,
-                                    scanned.val.table if scanned.val else None)
+                                    scanned.val.table if scanned.val else None,
+                                    scanned.val.scan if scanned.val else None)
     return inputs
 
 
@@ -96,8 +171,12 @@ def describe_inputs(inputs: Inputs) -> dict:
     if d is not None:
         out.update({
             "features": list(d.features), "targets": list(d.targets),
-            "train_samples": d.train.n, "validation_samples": d.val.n if d.val else None,
+            "train_samples": d.train.total,
+            "validation_samples": d.val.total if d.val else None,
         })
+        if d.sampled:  # a large file: the model passes read a bounded sample of its rows
+            out["sampled_samples"] = {"train": d.train.n,
+                                      "validation": d.val.n if d.val else None}
         if d.window:
             out["window"] = d.window
         if d.ignored_columns:

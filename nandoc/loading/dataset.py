@@ -3,18 +3,29 @@
 The validation split is the LAST fraction of rows in file order, as Keras' validation_split
 takes it; windows are cut inside each segment, so a validation segment shorter than one window
 yields none. Every sample remembers the file row of its label, so findings can name rows.
+
+A small file is materialised whole. A large one (see `sample.py`) gives splits that hold only
+the sampled rows, windows cut where the sampled rows are contiguous; `Split.n_total` still
+counts every sample of the segment, and the label statistics come from the scan of every row.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from nandoc.config import Config
 from nandoc.errors import DataError
-from nandoc.loading.table import DataScan, Table, materialise
+from nandoc.loading import sample as sampling
+from nandoc.loading.table import DataScan, ScanPlan, Table, scan_table
+from nandoc.loading.targets import Hits, TargetStats, target_stats
+
+MAX_SAMPLE_GROUP = 1024
+MAX_RUN_HINT = 4096  # a longer window is captured by a second pass once the model confirms it
 
 
 @dataclass(frozen=True)
@@ -25,10 +36,17 @@ class Split:
     rows: np.ndarray  # file row (from 1) of each sample's label row
     path: Path
     n_source_rows: int  # rows of the file segment the samples were cut from
+    n_total: int | None = None  # samples in the whole segment; None: all of them are here
 
     @property
     def n(self) -> int:
+        """Samples held here (a sample of the segment for a large file)."""
         return int(self.x.shape[0])
+
+    @property
+    def total(self) -> int:
+        """Samples in the whole segment."""
+        return self.n if self.n_total is None else int(self.n_total)
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,34 @@ class Dataset:
     window: int | None  # rows per window, None for row-wise data
     stride: int
     ignored_columns: tuple[str, ...]  # non-numeric columns left out of the default features
+    sampled: bool = False  # the splits hold a bounded sample of a large file
+    labels: tuple[TargetStats, ...] | None = None  # over every row; None: from the splits
+
+    def label_stats(self) -> tuple[TargetStats, ...]:
+        """Per target column (a column may appear once per file), over every label."""
+        if self.labels is not None:
+            return self.labels
+        out = []
+        splits = [s for s in (self.train, self.val) if s is not None and s.n]
+        for j, name in enumerate(self.targets):
+            values = np.concatenate([s.y[:, j] for s in splits]) if splits else np.empty(0)
+            rows = np.concatenate([np.asarray(s.rows) for s in splits]) if splits else \
+                np.empty(0, np.int64)
+            out.append(target_stats(name, values, rows))
+        return tuple(out)
+
+    def label_hits(self, column: str, **test: Any) -> Hits:
+        """Labels of `column` failing `test` (see TargetStats.hits), over every file."""
+        found = [s.hits(**test) for s in self.label_stats() if s.name == column]
+        found = [h for h in found if h.count]
+        if not found:
+            return Hits(0, (), ())
+        if len(found) == 1:
+            return found[0]
+        return Hits(sum(h.count for h in found),
+                    tuple(sorted({r for h in found for r in h.rows})[:10]),
+                    tuple(sorted({v for h in found for v in h.values})[:20]),
+                    all(h.exact for h in found))
 
 
 @dataclass(frozen=True)
@@ -53,14 +99,20 @@ class ModelInput:
     @classmethod
     def of(cls, model) -> ModelInput:
         inputs = list(getattr(model, "inputs", None) or [])
-        if len(inputs) != 1:
-            names = ", ".join(getattr(t, "name", "?") for t in inputs)
+        return cls.from_shapes([tuple(t.shape) for t in inputs],
+                               [str(getattr(t, "name", "?")) for t in inputs])
+
+    @classmethod
+    def from_shapes(cls, shapes: list[tuple], names: list[str]) -> ModelInput:
+        if len(shapes) != 1:
             raise DataError(
-                f"The model has {len(inputs)} inputs ({names}); nandoc feeds one table of "
-                f"features to one input. Check a single-input model, or save a wrapper model "
-                f"that concatenates the inputs."
+                f"The model has {len(shapes)} inputs ({', '.join(names)}); nandoc feeds one "
+                f"table of features to one input and has no setting that maps columns to "
+                f"several inputs. Check a single-input model, or save a wrapper model that "
+                f"takes one input and splits it inside (keras.ops.split), then point nandoc "
+                f"at that."
             )
-        shape = tuple(inputs[0].shape)
+        shape = shapes[0]
         if len(shape) == 2:
             return cls(2, None, shape[1])
         if len(shape) == 3:
@@ -69,25 +121,62 @@ class ModelInput:
                         f"(None, features) or windows of rows (None, timesteps, features).")
 
 
+def check_outputs(n_outputs: int, names: list[str] | tuple[str, ...],
+                  targets: tuple[str, ...]) -> None:
+    """nandoc feeds one target array to one output: refuse models it cannot map data to."""
+    if n_outputs > 1:
+        shown = ", ".join(names) if names else f"{n_outputs} tensors"
+        raise DataError(
+            f"The model has {n_outputs} outputs ({shown}); nandoc feeds the target column(s) "
+            f"{_list(targets)} to one output and has no setting that maps target columns to "
+            f"several outputs. Check a single-output model, e.g. save "
+            f"keras.Model(model.inputs, model.outputs[0]) compiled with that output's loss."
+        )
+
+
+def check_model_fits(model: Any, targets: tuple[str, ...]) -> ModelInput:
+    """The loaded model's input, after refusing several outputs."""
+    outputs = list(getattr(model, "outputs", None) or [])
+    check_outputs(len(outputs), list(getattr(model, "output_names", None) or []), targets)
+    return ModelInput.of(model)
+
+
+def default_targets(columns: tuple[str, ...] | list[str], source: Path) -> tuple[str, ...]:
+    """Targets nandoc assumes without a setting: y, y0, y1... of an .npz archive."""
+    if source.suffix.lower() != ".npz":
+        return ()
+    return tuple(n for n in columns if n == "y" or (n.startswith("y") and n[1:].isdigit()))
+
+
+def scan_plan(cfg: Config, table: Table, window_hint: int | None = None) -> ScanPlan:
+    """What the scan of `table` should gather for `cfg` (label columns, sample windows)."""
+    run = (cfg.window.length if cfg.window and cfg.window.length else None) or window_hint or 1
+    targets = cfg.target or default_targets(table.columns, table.path)
+    return ScanPlan(targets=tuple(targets), features=cfg.features or None,
+                    run=min(int(run), MAX_RUN_HINT), stride=cfg.window.stride if cfg.window else 1,
+                    per_group=min(cfg.train.batch_size, MAX_SAMPLE_GROUP), seed=cfg.train.seed,
+                    keep_all_rows=sampling.KEEP_ALL_ROWS, keep_all_bytes=sampling.KEEP_ALL_BYTES)
+
+
 def select_columns(scan: DataScan, cfg: Config, source: Path) -> tuple[tuple[str, ...],
                                                                          tuple[str, ...],
                                                                          tuple[str, ...]]:
     """(features, targets, ignored non-numeric columns) after validating the names."""
     names = list(scan.columns)
-    targets = cfg.target
+    targets = cfg.target or default_targets(names, source)
     if not targets:
-        defaults = [n for n in names if n == "y" or (n.startswith("y") and n[1:].isdigit())]
-        if source.suffix.lower() == ".npz" and defaults:
-            targets = tuple(defaults)
-        else:
-            raise DataError(
-                f"nandoc needs to know the target column of {source.name}: set [data] target "
-                f"in nandoc.toml or pass --target. The file's columns are: {_list(names)}."
-            )
+        raise DataError(
+            f"nandoc needs to know the target column of {source.name}: set [data] target "
+            f"in nandoc.toml or pass --target. The file's columns are: {_list(names)}."
+            f"{_one_column_hint(names, source)}"
+        )
     for t in targets:
         if t not in scan.columns:
             raise DataError(f"The target column '{t}' is not in {source.name}. Its columns "
-                            f"are: {_list(names)}.{_near(t, names)}")
+                            f"are: {_list(names)}.{_near(t, names)}"
+                            f"{_one_column_hint(names, source)}")
+    for t in targets:
+        _require_numbers(scan, t, "target", source)
     ignored: list[str] = []
     if cfg.features:
         features = cfg.features
@@ -99,14 +188,35 @@ def select_columns(scan: DataScan, cfg: Config, source: Path) -> tuple[tuple[str
         if overlap:
             raise DataError(f"Column(s) {_list(sorted(overlap))} are both target and feature; "
                             f"remove them from [data] features.")
+        for f in features:
+            _require_numbers(scan, f, "feature", source)
     else:
         rest = [n for n in names if n not in targets]
         features = tuple(n for n in rest if scan.columns[n].numeric)
         ignored = [n for n in rest if not scan.columns[n].numeric]
         if not features:
             raise DataError(f"{source.name} has no numeric feature column besides the target "
-                            f"({_list(targets)}); name the features in [data] features.")
+                            f"({_list(targets)}); name the features in [data] features."
+                            f"{_one_column_hint(names, source)}")
     return tuple(features), tuple(targets), tuple(ignored)
+
+
+def _require_numbers(scan: DataScan, name: str, role: str, source: Path) -> None:
+    """A column that is text throughout cannot be fed to a model: exit 2, not a finding."""
+    c = scan.columns[name]
+    if c.numeric or c.n_rows == 0 or c.n_missing == c.n_rows:
+        return
+    examples = ", ".join(repr(t) for t in c.text_examples) or "text"
+    classes = sorted(t.strip() for t in c.text_examples)[:2] or ["no", "yes"]
+    mapping = ", ".join(f"{t!r}: {i}" for i, t in enumerate(classes))
+    how = (f"map it to numbers before training, e.g. df['{name}'] = "
+           f"df['{name}'].map({{{mapping}}}), or pd.factorize(df['{name}'])[0] for more classes"
+           if role == "target" else
+           "encode it as numbers (one-hot or category codes) or leave it out of "
+           "[data] features")
+    raise DataError(f"The {role} column '{name}' of {source.name} holds text ({examples}: "
+                    f"{c.n_text} of {c.n_rows} cells), not numbers, and every Keras loss "
+                    f"needs numbers; {how}.")
 
 
 def _list(names) -> str:
@@ -116,45 +226,112 @@ def _list(names) -> str:
 
 
 def _near(name: str, names: list[str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(name, names, n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelInput | None,
-                  val_table: Table | None = None) -> Dataset:
+def _one_column_hint(names: list[str], source: Path) -> str:
+    if len(names) != 1:
+        return ""
+    marks = [m for m in (",", ";", "\t", "|", " ", ":") if m in names[0]]
+    if not marks:
+        return ""
+    shown = {"\t": "tab", " ": "space"}.get(marks[0], repr(marks[0]))
+    return (f" The file was read as one column whose name contains {shown}: is it separated by "
+            f"a delimiter nandoc does not read? nandoc reads comma, semicolon, tab or pipe "
+            f"separated files.")
+
+
+def check_fit(table: Table, scan: DataScan, cfg: Config, model_input: ModelInput | None
+              ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], int | None]:
+    """Everything build_dataset refuses, decided from the scan alone (no rows materialised):
+    (features, targets, ignored columns, window)."""
     if scan.n_rows == 0:
-        raise DataError(f"The data file {table.path} has a header but no data rows.")
+        raise DataError(f"The data file {table.path} has a header but no data rows. Add the "
+                        f"rows, or point [data] path at the file that has them.")
     features, targets, ignored = select_columns(scan, cfg, table.path)
     window = _window_length(cfg, model_input, len(features))
-    x_all, rows_all = _arrays(table, features)
-    y_all, _ = _arrays(table, targets)
-    if val_table is not None:
-        x_val, rows_val = _arrays(val_table, features)
-        y_val, _ = _arrays(val_table, targets)
-        train = _split("train", x_all, y_all, rows_all, table.path, window, cfg)
-        val = _split("validation", x_val, y_val, rows_val, val_table.path, window, cfg)
-    else:
-        n = x_all.shape[0]
-        split_at = int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0 else n
-        train = _split("train", x_all[:split_at], y_all[:split_at], rows_all[:split_at],
-                       table.path, window, cfg)
-        val = (_split("validation", x_all[split_at:], y_all[split_at:], rows_all[split_at:],
-                      table.path, window, cfg) if cfg.validation_split > 0 else None)
-    if window is not None and train.n == 0:
-        raise DataError(
-            f"The training segment of {table.path.name} has {train.n_source_rows} rows, fewer "
-            f"than one window of {window} rows, so it yields no training windows. Lower "
-            f"[data.window] length or use more data."
-        )
+    if window is not None:
+        n = scan.n_rows
+        train_rows = (int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0
+                      and cfg.validation_path is None else n)
+        if train_rows < window:
+            raise DataError(
+                f"The training segment of {table.path.name} has {train_rows} rows, fewer than "
+                f"one window of {window} rows, so it yields no training windows. Lower "
+                f"[data.window] length or use more data."
+            )
+    return features, targets, ignored, window
+
+
+def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelInput | None,
+                  val_table: Table | None = None, val_scan: DataScan | None = None
+                  ) -> Dataset:
+    features, targets, ignored, window = check_fit(table, scan, cfg, model_input)
     stride = cfg.window.stride if cfg.window else 1
-    return Dataset(features, targets, train, val, window, stride, ignored)
+    scan = _with_sample(table, scan, cfg, window)
+    x_all, y_all, rows_all = _columns(table, scan, features, targets)
+    if val_table is not None:
+        _require_columns(val_table, (*features, *targets))
+        val_scan = _with_sample(val_table, val_scan or scan_table(
+            val_table, scan_plan(cfg, val_table, window)), cfg, window)
+        x_val, y_val, rows_val = _columns(val_table, val_scan, features, targets)
+        train = _split("train", x_all, y_all, rows_all, table.path, 1, scan.n_rows, window,
+                       stride)
+        val = _split("validation", x_val, y_val, rows_val, val_table.path, 1, val_scan.n_rows,
+                     window, stride)
+        scans = [scan, val_scan]
+    else:
+        n = scan.n_rows
+        split_at = int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0 else n
+        train = _split("train", x_all, y_all, rows_all, table.path, 1, split_at, window, stride)
+        val = (_split("validation", x_all, y_all, rows_all, table.path, split_at + 1, n,
+                      window, stride) if cfg.validation_split > 0 else None)
+        scans = [scan]
+    sampled = not all(s.sample is not None and s.sample.complete for s in scans)
+    labels = _scan_labels(scans, targets, train, val) if sampled else None
+    return Dataset(features, targets, train, val, window, stride, ignored, sampled, labels)
 
 
-def _arrays(table: Table, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    values, rows = materialise(table, list(columns))
-    return values.astype(np.float32), rows
+def _require_columns(table: Table, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise DataError(f"The validation file {table.path.name} lacks the column(s) "
+                        f"{_list(missing)} of the training data. Its columns are: "
+                        f"{_list(table.columns)}. Give both files the same columns.")
+
+
+def _with_sample(table: Table, scan: DataScan, cfg: Config, window: int | None) -> DataScan:
+    """The scan, scanned again only when its sample cannot hold this window length."""
+    sample = scan.sample
+    if sample is not None and (sample.complete or sample.run >= (window or 1)):
+        return scan
+    return scan_table(table, scan_plan(cfg, table, window))
+
+
+def _columns(table: Table, scan: DataScan, features: tuple[str, ...],
+             targets: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    assert scan.sample is not None
+    index = {c: i for i, c in enumerate(table.columns)}
+    values = scan.sample.values
+    x = values[:, [index[f] for f in features]]
+    y = values[:, [index[t] for t in targets]]
+    return x, y, scan.sample.rows
+
+
+def _scan_labels(scans: list[DataScan], targets: tuple[str, ...], train: Split,
+                 val: Split | None) -> tuple[TargetStats, ...]:
+    out: list[TargetStats] = []
+    for scan in scans:
+        for j, name in enumerate(targets):
+            stats = scan.targets.get(name)
+            if stats is None:  # not planned: the sample's labels are what there is
+                splits = [s for s in (train, val) if s is not None and s.n]
+                values = np.concatenate([s.y[:, j] for s in splits])
+                rows = np.concatenate([s.rows for s in splits])
+                stats = target_stats(name, values, rows)
+            out.append(stats)
+    return tuple(out)
 
 
 def _window_length(cfg: Config, mi: ModelInput | None, n_features: int) -> int | None:
@@ -185,16 +362,27 @@ def _window_length(cfg: Config, mi: ModelInput | None, n_features: int) -> int |
     return configured
 
 
-def _split(name: str, x: np.ndarray, y: np.ndarray, rows: np.ndarray, path: Path,
-           window: int | None, cfg: Config) -> Split:
-    n_rows = x.shape[0]
+def _split(name: str, x: np.ndarray, y: np.ndarray, rows: np.ndarray, path: Path, first: int,
+           last: int, window: int | None, stride: int) -> Split:
+    """The samples of file rows first..last (a segment), from the rows held in x/y/rows."""
+    lo, hi = np.searchsorted(rows, [first, last + 1])
+    x, y, rows = x[lo:hi], y[lo:hi], rows[lo:hi]
+    n_rows = max(0, last - first + 1)
     if window is None:
-        return Split(name, x, y, rows, path, n_rows)
-    stride = cfg.window.stride if cfg.window else 1
-    if n_rows < window:
+        return Split(name, x, y, rows, path, n_rows, n_rows)
+    total = (n_rows - window) // stride + 1 if n_rows >= window else 0
+    if total == 0 or rows.size < window:
         empty = np.zeros((0, window, x.shape[1]), dtype=np.float32)
-        return Split(name, empty, y[:0], rows[:0], path, n_rows)
-    view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)  # (n-L+1, F, L)
-    xw = np.moveaxis(view, -1, 1)[::stride]
-    last = np.arange(window - 1, n_rows, stride)[: xw.shape[0]]
-    return Split(name, xw, y[last], rows[last], path, n_rows)
+        return Split(name, empty, y[:0], rows[:0], path, n_rows, total)
+    view = np.moveaxis(np.lib.stride_tricks.sliding_window_view(x, window, axis=0), -1, 1)
+    if rows.size == n_rows:  # the whole segment: every window, as a view
+        xw = view[::stride]
+        last_rows = np.arange(window - 1, n_rows, stride)[: xw.shape[0]]
+        return Split(name, xw, y[last_rows], rows[last_rows], path, n_rows, total)
+    # a sample: windows whose rows are all held, ending on the segment's stride grid
+    ends = np.arange(window - 1, rows.size)
+    whole = rows[ends] - rows[ends - window + 1] == window - 1
+    aligned = (rows[ends] - first - (window - 1)) % stride == 0
+    ends = ends[whole & aligned]
+    return Split(name, np.ascontiguousarray(view[ends - window + 1]), y[ends], rows[ends],
+                 path, n_rows, total)

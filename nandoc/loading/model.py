@@ -26,18 +26,24 @@ class LossInfo:
     line: int | None = None
 
 
-def load_model(path: Path, custom_objects: dict[str, Any], unsafe: bool) -> Any:
-    """keras.saving.load_model with safe_mode unless `unsafe`; every failure is a paragraph."""
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+RESAVE = "Save it again from the code that built it with model.save('model.keras')."
+
+
+def inspect_model_file(path: Path) -> dict[str, Any]:
+    """Check that `path` is a saved Keras model, without importing Keras (fast, and nothing in
+    the file runs); returns its architecture config. Every problem is a ModelLoadError."""
     if not path.exists():
         raise ModelLoadError(f"The model file {path} does not exist. Check [model] path in "
                              f"nandoc.toml or the MODEL argument.")
     if path.is_dir():
-        if (path / "saved_model.pb").exists():
+        if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             raise ModelLoadError(
                 f"{path} is a TensorFlow SavedModel folder, which Keras 3 cannot load for "
-                f"training. Re-save the model from the code that built it with "
-                f"model.save('model.keras'), or load the folder with "
-                f"keras.layers.TFSMLayer for inference only."
+                f"training. Convert it: in the code that built the model, call "
+                f"model.save('model.keras') and point nandoc at that file; if only the folder "
+                f"is left, keras.layers.TFSMLayer('{path.name}', call_endpoint="
+                f"'serving_default') loads it for inference, not for nandoc's checks."
             )
         raise ModelLoadError(f"The model path {path} is a folder; point it at a .keras or .h5 "
                              f"file.")
@@ -45,9 +51,190 @@ def load_model(path: Path, custom_objects: dict[str, Any], unsafe: bool) -> Any:
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise ModelLoadError(f"nandoc cannot load {path.name}: models must be .keras or .h5 "
                              f"files saved with model.save().")
-    if suffix == ".keras" and not zipfile.is_zipfile(path):
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1024)
+    except OSError as exc:
+        raise ModelLoadError(f"The model file {path} could not be read "
+                             f"({exc.strerror or exc}). Check its permissions.") from None
+    if not head:
+        raise ModelLoadError(f"The model file {path} is empty (0 bytes). {RESAVE}")
+    if suffix == ".keras":
+        return _keras_config(path)
+    if HDF5_SIGNATURE not in (head[:8], head[512:520]):
+        raise ModelLoadError(f"The model file {path} is not an HDF5 file, so not a Keras .h5 "
+                             f"model (it may be another format renamed, or corrupt). {RESAVE}")
+    return _h5_config(path)
+
+
+def _keras_config(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "config.json" not in names:
+                shown = ", ".join(names[:5]) or "nothing"
+                raise ModelLoadError(
+                    f"The model file {path} is a zip archive but not a Keras model: it has no "
+                    f"config.json (it holds {shown}). {RESAVE}")
+            config = json.loads(archive.read("config.json").decode("utf-8"))
+    except ModelLoadError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise ModelLoadError(f"The model file {path} is not a valid .keras archive (it may be "
-                             f"truncated or not a model). Save it again with model.save().")
+                             f"truncated, corrupt, or not a model: {exc}). {RESAVE}") from None
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ModelLoadError(f"The model file {path} holds no Keras model config. {RESAVE}")
+    return config
+
+
+def _h5_config(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        import h5py
+    except ImportError:  # Keras will say what is wrong
+        return {}
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+            weights_only = "layer_names" in f.attrs or any(
+                k in f for k in ("layers", "vars", "model_weights"))
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError...
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"The model file {path} is a damaged HDF5 file ({first}); it may be "
+                             f"truncated by an interrupted copy or save. {RESAVE}") from None
+    if raw is None:
+        what = ("holds weights only (model.save_weights), not the model" if weights_only
+                else "is an HDF5 file but holds no Keras model")
+        raise ModelLoadError(f"The model file {path} {what}; nandoc needs the architecture "
+                             f"and compile settings too. {RESAVE}")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        config = json.loads(text)
+    except ValueError:
+        raise ModelLoadError(f"The model file {path} has a damaged model config. "
+                             f"{RESAVE}") from None
+    return config if isinstance(config, dict) else {}
+
+
+@dataclass(frozen=True)
+class SavedModelSummary:
+    """What a saved config says about a model, read without Keras. None where it cannot tell
+    (subclassed models keep their structure in Python code)."""
+
+    n_inputs: int | None
+    n_outputs: int | None
+    input_shape: tuple[int | None, ...] | None  # of the first input
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    lambda_layers: tuple[str, ...]  # layers whose code is stored in the file
+    custom_names: tuple[str, ...] = ()  # functions and classes Keras does not define
+
+
+def summarise_config(config: dict[str, Any]) -> SavedModelSummary:
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    kind = config.get("class_name")
+    n_in = n_out = None
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    first_input: str | None = None
+    if kind == "Sequential":
+        n_in = n_out = 1
+    elif kind in ("Functional", "Model") and "input_layers" in inner:
+        ins, outs = inner.get("input_layers"), inner.get("output_layers")
+        n_in, first_input = _endpoints(ins)
+        n_out, _ = _endpoints(outs)
+        inputs, outputs = _names(ins), _names(outs)
+    shape = None
+    lambdas: list[str] = []
+    custom: list[str] = []
+    for node in _walk(config):
+        named = _custom_name(node)
+        if named and named not in custom:
+            custom.append(named)
+        name = node.get("config", {}).get("name") if isinstance(node.get("config"), dict) \
+            else None
+        if node.get("class_name") == "Lambda":
+            lambdas.append(str(name or "lambda"))
+        if shape is None and node.get("class_name") == "InputLayer" and (
+                first_input is None or name == first_input):
+            cfg = node.get("config", {})
+            shape = _shape(cfg.get("batch_shape")) or _shape(cfg.get("batch_input_shape"))
+    if shape is None and n_in == 1:
+        shape = _shape(inner.get("build_input_shape")) or _shape(
+            (config.get("build_config") or {}).get("input_shape"))
+    return SavedModelSummary(n_in, n_out, shape, inputs, outputs, tuple(lambdas),
+                             tuple(custom))
+
+
+def _custom_name(node: dict[str, Any]) -> str | None:
+    """The name of a custom function or class a config node refers to, if it is one."""
+    if "class_name" not in node or "module" not in node:
+        return None
+    module, name = node.get("module"), node.get("class_name")
+    if module == "builtins" and name == "function" and isinstance(node.get("config"), str):
+        return node["config"]  # a plain function, e.g. a custom loss
+    registered = node.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        return registered.split(">")[-1]  # registered with keras.saving: "package>Name"
+    if module and not str(module).startswith(("keras", "tensorflow", "tf_keras", "builtins")):
+        return str(registered or name)
+    return None
+
+
+def _names(spec: Any) -> tuple[str, ...]:
+    items = spec if isinstance(spec, list) and spec and isinstance(spec[0], list) else [spec]
+    return tuple(o[0] for o in items if isinstance(o, list) and o and isinstance(o[0], str))
+
+
+def _endpoints(spec: Any) -> tuple[int | None, str | None]:
+    if not isinstance(spec, list) or not spec:
+        return None, None
+    if isinstance(spec[0], str):  # one endpoint, saved flat: ["name", 0, 0]
+        return 1, spec[0]
+    first = spec[0][0] if isinstance(spec[0], list) and spec[0] else None
+    return len(spec), first if isinstance(first, str) else None
+
+
+def _shape(value: Any) -> tuple[int | None, ...] | None:
+    if isinstance(value, list) and value and all(d is None or isinstance(d, int) for d in value):
+        return tuple(value)
+    return None
+
+
+def _walk(node: Any):
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def refuse_unsafe(path: Path, summary: SavedModelSummary, unsafe: bool) -> None:
+    """Refuse a model whose file stores code before it is even handed to Keras."""
+    if summary.lambda_layers and not unsafe:
+        names = ", ".join(f"'{n}'" for n in summary.lambda_layers[:5])
+        raise ModelLoadError(_unsafe_message(path, f"Lambda layer(s) {names}"))
+
+
+def _unsafe_message(path: Path, what: str) -> str:
+    return (f"The model {path} contains {what}: Python code stored in the file, which Keras "
+            f"safe mode refuses to load. Loading it would execute that code, and code in a "
+            f"file can do anything on this machine (read or delete files, send data). If you "
+            f"trust who made the file, run nandoc again with --unsafe; otherwise re-save the "
+            f"model with a named custom layer in place of the Lambda and give its file with "
+            f"--custom-objects.")
+
+
+def load_model(path: Path, custom_objects: dict[str, Any], unsafe: bool) -> Any:
+    """keras.saving.load_model with safe_mode unless `unsafe`; every failure is a paragraph."""
+    summary = summarise_config(inspect_model_file(path))
+    refuse_unsafe(path, summary, unsafe)
     import keras  # heavy: imported only once a model is really needed
 
     try:
@@ -56,23 +243,25 @@ def load_model(path: Path, custom_objects: dict[str, Any], unsafe: bool) -> Any:
             return keras.saving.load_model(path, custom_objects=custom_objects,
                                            compile=True, safe_mode=not unsafe)
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError, KeyError...
-        raise ModelLoadError(_explain_load_error(path, exc)) from None
+        raise ModelLoadError(_explain_load_error(path, exc, summary, custom_objects)) from None
 
 
-def _explain_load_error(path: Path, exc: Exception) -> str:
+def _explain_load_error(path: Path, exc: Exception, summary: SavedModelSummary | None = None,
+                        given: dict[str, Any] | None = None) -> str:
     msg = str(exc)
     if "safe_mode" in msg or "arbitrary code" in msg or "unsafe_deserialization" in msg:
-        return (f"The model {path} contains a Lambda layer (or other code) that only runs with "
-                f"Keras safe mode off. Loading it would execute Python code stored in the file, "
-                f"which can do anything on this machine. If you trust who made it, run nandoc "
-                f"again with --unsafe.")
+        return _unsafe_message(path, "a Lambda layer or a lambda function")
     missing = re.search(r"Could not (?:locate|deserialize) (?:function|class|object) "
                         r"'?([\w.]+)'?", msg)
     if missing or "custom_objects" in msg or "Unknown" in msg:
         name = missing.group(1) if missing else _unknown_name(msg)
-        return (f"The model {path} uses a custom object '{name}' that nandoc was not given. "
-                f"Add the Python file that defines it to [model] custom_objects in nandoc.toml, "
-                f"or pass --custom-objects FILE.py.")
+        others = [n for n in (summary.custom_names if summary else ())
+                  if n != name and n not in (given or {})]
+        names = ", ".join(f"'{n}'" for n in [name, *others])
+        what = (f"a custom object {names}" if not others else f"custom objects {names}")
+        return (f"The model {path} uses {what} that nandoc was not given. Add the Python file "
+                f"that defines {'it' if not others else 'them'} to [model] custom_objects in "
+                f"nandoc.toml, or pass --custom-objects FILE.py.")
     first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
     return (f"The model file {path} could not be loaded by Keras ({type(exc).__name__}: "
             f"{first[:300]}). Check that it is a complete model saved with model.save() by "

@@ -1,38 +1,68 @@
-"""Open a data file (CSV, parquet, npz) as a lazy polars frame in file order, and scan it.
+"""Open a data file (CSV, parquet, npz) and scan it in one streaming pass.
 
-The scan is one streaming pass computing, per column, what the data checks need: counts of
+The pass reads the file in batches (polars' streaming CSV reader, so memory stays bounded
+whatever the file size) and computes, per column, what the data checks need: counts of
 missing, unparsable, NaN and ±Inf cells with the first offending rows, and the range and spread
-of the finite values. Rows count from 1 in file order, the header not counted.
+of the finite values; per target column, what the label checks need (`targets.py`); and the
+rows the model passes will read (`sample.py`: the whole file when it is small, a bounded sample
+when it is not). Rows count from 1 in file order, the header not counted.
+
+Speed: columns whose first rows are all numbers are parsed as Float64 by the reader itself
+(several times faster than reading text and casting). When a later cell of such a column does
+not parse, the scan starts again with that column read as text, so an unparsable cell is
+counted and shown, never fatal.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from threading import Event
 
 import numpy as np
 import polars as pl
+from polars.exceptions import PanicException
 
 from nandoc.errors import DataError
+from nandoc.loading.csvfile import first_ragged_line, sniff, trailing_blank_lines
+from nandoc.loading.sample import KEEP_ALL_BYTES, KEEP_ALL_ROWS, RowCapture, RowSample, SamplePlan
+from nandoc.loading.stats import FIRST_ROWS, FLOAT32_MAX, ColumnScan, ColumnStats
+from nandoc.loading.targets import TargetAccumulator, TargetStats
 
+__all__ = ["ROW", "ColumnScan", "DataScan", "FIRST_ROWS", "FLOAT32_MAX", "NA_TOKENS",
+           "ScanPlan", "ScanStopped", "Table", "open_table", "scan_table"]
+
+# An optional column of a table's frame giving each row's number (in-memory arrays whose
+# samples span several rows); files number their rows from 1 in order.
 ROW = "__nandoc_row__"
+
 # Cells read as missing rather than as unparsable text (compared lower-cased, stripped).
 NA_TOKENS = ["", "na", "n/a", "null", "none", "nil", "#n/a", "?"]
-FIRST_ROWS = 10
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+SNIFF_ROWS = 1000
+BATCH_ROWS = 65536
+MAX_RETRIES = 3  # columns switched to text one by one before every column is read as text
 
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
             ".npz": "npz"}
+_POLARS_ERRORS = (Exception, PanicException)  # a pyo3 panic is a BaseException
 
 
 @dataclass(frozen=True)
 class Table:
     path: Path
-    kind: str  # csv | parquet | npz
-    frame: pl.LazyFrame  # with a ROW column counting from 1
+    kind: str  # csv | parquet | npz | arrays
+    frame: pl.LazyFrame | None  # in-memory data (npz, arrays); None: read from `path`
     columns: tuple[str, ...]
-    string_columns: frozenset[str]  # columns read as text, parsed here
+    string_columns: frozenset[str]  # read as text and parsed by nandoc (not all numbers)
     header_lines: int  # lines before the first data row (1 for a CSV header)
+    separator: str = ","
+    size_bytes: int = 0
+    # NA spellings seen in the first rows, read as missing by the CSV reader itself (each
+    # spelling it checks costs time on every cell, so only these; another spelling later in
+    # a numeric column sends that column down the text path, where every NA token is known)
+    null_values: tuple[str, ...] = ()
 
     def lines_of(self, rows: list[int]) -> tuple[int, ...] | None:
         """Editor line numbers for data rows, for text files."""
@@ -42,55 +72,29 @@ class Table:
 
 
 @dataclass(frozen=True)
-class ColumnScan:
-    name: str
-    n_rows: int
-    n_missing: int
-    n_text: int
-    n_nan: int
-    n_posinf: int
-    n_neginf: int
-    n_overflow32: int  # finite here, but beyond float32's range: inf once fed to a model
-    bad_rows: tuple[int, ...]  # first rows with a missing, unparsable, NaN or inf cell
-    text_examples: tuple[str, ...]
-    n_finite: int
-    min: float | None
-    max: float | None
-    mean: float | None
-    std: float | None
-    absmax: float | None
-
-    @property
-    def n_bad(self) -> int:
-        return (self.n_missing + self.n_text + self.n_nan + self.n_posinf + self.n_neginf
-                + self.n_overflow32)
-
-    @property
-    def numeric(self) -> bool:
-        """Mostly numbers: at least one finite value and no more text cells than numbers."""
-        parsed = self.n_finite + self.n_nan + self.n_posinf + self.n_neginf
-        return parsed > 0 and self.n_text <= parsed
-
-
-@dataclass(frozen=True)
 class DataScan:
     path: Path
     n_rows: int
     columns: dict[str, ColumnScan] = field(default_factory=dict)
+    targets: dict[str, TargetStats] = field(default_factory=dict)  # per planned target column
+    sample: RowSample | None = None  # the rows kept for the model passes
 
 
-def _delimiter(path: Path) -> str:
-    with path.open("rb") as fh:
-        head = fh.readline(65536).decode("utf-8", errors="replace")
-    if path.suffix.lower() == ".tsv" or ("\t" in head and "," not in head):
-        return "\t"
-    if ";" in head and "," not in head:
-        return ";"
-    return ","
+@dataclass(frozen=True)
+class ScanPlan:
+    """What the scan should gather besides column statistics (see `sample.py`)."""
+
+    targets: tuple[str, ...] = ()  # columns that get label statistics and rare-label rows
+    features: tuple[str, ...] | None = None  # scored for extreme rows (None: all but targets)
+    run: int = 1  # window length the sample must allow (1: row-wise data)
+    stride: int = 1
+    per_group: int = 32
+    seed: int = 0
+    keep_all_rows: int = KEEP_ALL_ROWS
+    keep_all_bytes: int = KEEP_ALL_BYTES
 
 
-def open_table(path: Path) -> Table:
-    """Open `path` lazily; raises DataError with a clear paragraph on anything unreadable."""
+def _check_path(path: Path) -> str:
     if not path.exists():
         raise DataError(f"The data file {path} does not exist. Check [data] path in nandoc.toml "
                         f"or the DATA argument.")
@@ -99,38 +103,84 @@ def open_table(path: Path) -> Table:
                         f".npz file.")
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise DataError(f"nandoc cannot read {path.name}: data files must end in .csv, "
+        raise DataError(f"nandoc cannot read {path.name}: data files must end in .csv, .tsv, "
                         f".parquet or .npz.")
     try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise DataError(f"The data file {path} could not be read ({exc.strerror or exc}). "
+                        f"Check its permissions.") from None
+    return kind
+
+
+def open_table(path: Path) -> Table:
+    """Open `path`; raises DataError with a clear paragraph on anything unreadable."""
+    kind = _check_path(path)
+    size = path.stat().st_size
+    layout = None
+    try:
         if kind == "csv":
-            if path.stat().st_size == 0:
-                raise DataError(f"The data file {path} is empty: it has no header and no rows.")
-            frame = pl.scan_csv(path, infer_schema=False, separator=_delimiter(path))
-            header_lines = 1
-        elif kind == "parquet":
-            frame = pl.scan_parquet(path)
-            header_lines = 0
+            if size == 0:
+                raise DataError(f"The data file {path} is empty: it has no header and no rows. "
+                                f"Write the column names on the first line, then one row per "
+                                f"line.")
+            layout = sniff(path)
+            head = pl.read_csv(path, separator=layout.separator, infer_schema=False,
+                               n_rows=SNIFF_ROWS, encoding="utf8-lossy")
+            columns = tuple(head.columns)
+            text = frozenset(c for c, s in zip(columns, head.get_columns(), strict=True)
+                             if not _all_numbers(s))
+            return Table(path, kind, None, columns, text, 1, layout.separator, size,
+                         _na_spellings(head))
+        if kind == "parquet":
+            schema = pl.scan_parquet(path).collect_schema()
+            columns = tuple(schema.names())
+            text = frozenset(n for n, t in schema.items() if not _numeric_dtype(t))
+            frame = None
         else:
-            frame = _npz_frame(path).lazy()
-            header_lines = 0
-        schema = frame.collect_schema()
+            memory = _npz_frame(path)
+            columns = tuple(memory.columns)
+            text = frozenset()
+            frame = memory.lazy()
     except DataError:
         raise
-    except Exception as exc:  # polars/arrow raise many types for a malformed file
+    except _POLARS_ERRORS as exc:  # polars/arrow raise many types for a malformed file
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        if layout is not None:
+            raise DataError(_csv_error(path, kind, layout.separator, layout.header_fields,
+                                       exc)) from None
         raise DataError(f"The data file {path} could not be read as {kind.upper()}: "
                         f"{_first_line(exc)}. Check that the file is complete and in that "
                         f"format.") from None
-    columns = tuple(schema.names())
     if not columns:
         raise DataError(f"The data file {path} has no columns.")
-    strings = frozenset(n for n, t in schema.items() if t == pl.String)
-    frame = frame.with_row_index(ROW, offset=1)
-    return Table(path, kind, frame, columns, strings, header_lines)
+    return Table(path, kind, frame, columns, text, 0, ",", size)
+
+
+def _numeric_dtype(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() or dtype == pl.Boolean
+
+
+def _all_numbers(s: pl.Series) -> bool:
+    text = s.str.strip_chars()
+    na = text.is_null() | text.str.to_lowercase().is_in(NA_TOKENS)
+    return bool((na | text.cast(pl.Float64, strict=False).is_not_null()).all())
+
+
+def _na_spellings(head: pl.DataFrame) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for s in head.get_columns():
+        cells = s.drop_nulls()
+        hits = cells.filter(cells.str.strip_chars().str.to_lowercase().is_in(NA_TOKENS))
+        seen.update(str(v) for v in hits.unique().to_list() if str(v))
+    return tuple(sorted(seen))
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return text[0][:300] if text else type(exc).__name__
 
 
 def _npz_frame(path: Path) -> pl.DataFrame:
@@ -138,9 +188,16 @@ def _npz_frame(path: Path) -> pl.DataFrame:
         arrays = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise DataError(f"The data file {path} is not a readable .npz archive: "
+                        f"{_first_line(exc)}. Save it with np.savez.") from None
+    if not hasattr(arrays, "files"):
+        raise DataError(f"The data file {path} holds a single array, not an .npz archive of "
+                        f"named arrays. Save it with np.savez(path, x=features, y=labels).")
+    try:
+        with arrays:
+            named = {k: arrays[k] for k in arrays.files}
+    except Exception as exc:
+        raise DataError(f"The data file {path} is not a readable .npz archive: "
                         f"{_first_line(exc)}.") from None
-    with arrays:
-        named = {k: arrays[k] for k in arrays.files}
     cols: dict[str, np.ndarray] = {}
     for key, arr in named.items():
         if arr.ndim == 1:
@@ -165,86 +222,173 @@ def _npz_frame(path: Path) -> pl.DataFrame:
         raise DataError(f"In {path}, an array is not numeric: {_first_line(exc)}.") from None
 
 
-def parsed(table: Table, name: str) -> pl.Expr:
-    """A column as Float64: text is parsed, what does not parse (or is an NA token) is null."""
-    col = pl.col(name)
-    if name in table.string_columns:
-        text = col.str.strip_chars()
-        return (pl.when(text.str.to_lowercase().is_in(NA_TOKENS)).then(None)
-                .otherwise(text).cast(pl.Float64, strict=False))
-    return col.cast(pl.Float64, strict=False)
+# --- the streaming pass ------------------------------------------------------------------------
+
+class ScanStopped(Exception):
+    """The caller asked the scan to stop (an error elsewhere, or Ctrl-C)."""
 
 
-def _missing(table: Table, name: str) -> pl.Expr:
-    col = pl.col(name)
-    if name in table.string_columns:
-        return col.is_null() | col.str.strip_chars().str.to_lowercase().is_in(NA_TOKENS)
-    return col.is_null()
+class _TypedCellFailed(Exception):
+    def __init__(self, column: str | None):
+        self.column = column
 
 
-def scan_table(table: Table) -> DataScan:
-    """One streaming pass over every column; bounded memory whatever the file size."""
-    exprs: list[pl.Expr] = [pl.len().alias("__n")]
-    for i, name in enumerate(table.columns):
-        f = parsed(table, name)
-        missing = _missing(table, name)
-        text = (~missing) & f.is_null()
-        overflow = f.is_finite() & (f.abs() > FLOAT32_MAX)
-        bad = missing | text | f.is_nan() | f.is_infinite() | overflow
-        finite = f.filter(f.is_finite())
-        p = f"c{i}_"
-        exprs += [
-            missing.sum().alias(p + "missing"),
-            text.sum().alias(p + "text"),
-            f.is_nan().sum().alias(p + "nan"),
-            (f == float("inf")).sum().alias(p + "posinf"),
-            (f == float("-inf")).sum().alias(p + "neginf"),
-            overflow.sum().alias(p + "overflow32"),
-            pl.col(ROW).filter(bad).head(FIRST_ROWS).implode().alias(p + "rows"),
-            (pl.col(name).cast(pl.String).filter(text).head(3).implode().alias(p + "examples")),
-            finite.count().alias(p + "finite"),
-            finite.min().alias(p + "min"),
-            finite.max().alias(p + "max"),
-            finite.mean().alias(p + "mean"),
-            finite.std().alias(p + "std"),
-            finite.abs().max().alias(p + "absmax"),
-        ]
+def _frames(table: Table, text: frozenset[str]) -> Iterator[pl.DataFrame]:
+    if table.frame is not None:
+        yield from table.frame.collect().iter_slices(BATCH_ROWS)
+    elif table.kind == "csv":
+        numbers = {c: pl.Float64 for c in table.columns if c not in text}
+        frame = pl.scan_csv(table.path, separator=table.separator, infer_schema=False,
+                            schema_overrides=numbers, encoding="utf8-lossy",
+                            null_values=list(table.null_values) or None)
+        yield from frame.collect_batches()
+    else:
+        yield from pl.scan_parquet(table.path).collect_batches()
+
+
+def _parse(s: pl.Series) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(values as float64 with NaN where missing or text, missing mask, text mask); a mask is
+    None when no cell of the batch is missing (or text)."""
+    if _numeric_dtype(s.dtype):
+        values = s.cast(pl.Float64).to_numpy()  # a view when there is no null
+        return values, (s.is_null().to_numpy() if s.null_count() else None), None
+    if s.dtype == pl.String:
+        text = s.str.strip_chars()
+        na = text.is_null() | text.str.to_lowercase().is_in(NA_TOKENS)
+        parsed = text.cast(pl.Float64, strict=False)
+        unparsed = parsed.is_null() & ~na
+        return (parsed.to_numpy().astype(np.float64, copy=False),
+                na.to_numpy() if na.any() else None,
+                unparsed.to_numpy() if unparsed.any() else None)
+    missing = s.is_null().to_numpy()  # dates, lists, bytes...: present, but not numbers
+    return np.full(len(s), np.nan), missing, ~missing
+
+
+def _trailing_blank(missing: list[np.ndarray | None], trailing: int, n: int) -> int:
+    """Rows at the end of the stream so far whose every cell is missing (blank lines)."""
+    if any(m is None for m in missing):
+        return 0
+    blank = np.logical_and.reduce(missing)
+    if blank.all():
+        return trailing + n
+    return int(n - 1 - np.flatnonzero(~blank)[-1])
+
+
+def _reading(table: Table, text: frozenset[str]) -> Iterator[pl.DataFrame]:
+    """The batches of the file; a reader error becomes a DataError paragraph, or
+    _TypedCellFailed when a cell of a column read as numbers is not a number."""
+    frames = _frames(table, text)
+    while True:
+        try:
+            df = next(frames)
+        except StopIteration:
+            return
+        except _POLARS_ERRORS as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            cell = re.search(r"could not parse .* at column '(.*)' \(column number (\d+)\)",
+                             str(exc))
+            if cell:
+                number = int(cell.group(2)) - 1
+                columns = table.columns
+                raise _TypedCellFailed(columns[number] if 0 <= number < len(columns) else None) \
+                    from None
+            if table.kind == "csv" and "more fields" not in str(exc) and \
+                    not text.issuperset(table.columns):
+                raise _TypedCellFailed(None) from None  # unsure why: try it all as text
+            raise DataError(_parse_error(table, exc)) from None
+        yield df
+
+
+def _plan_sample(table: Table, plan: ScanPlan) -> SamplePlan:
+    index = {c: i for i, c in enumerate(table.columns)}
+    labels = tuple(index[t] for t in plan.targets if t in index)
+    if plan.features is not None:
+        score = tuple(index[f] for f in plan.features if f in index)
+    else:
+        score = tuple(i for c, i in index.items() if c not in plan.targets)
+    return SamplePlan(run=max(1, plan.run), stride=max(1, plan.stride),
+                      per_group=max(1, min(plan.per_group, 1024)), seed=plan.seed,
+                      score_columns=score, label_columns=labels,
+                      keep_all_rows=plan.keep_all_rows, keep_all_bytes=plan.keep_all_bytes)
+
+
+def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event | None
+               ) -> DataScan:
+    columns = table.columns
+    stats = ColumnStats(columns)
+    targets = {j: TargetAccumulator(c) for j, c in enumerate(columns) if c in plan.targets}
+    capture = RowCapture(_plan_sample(table, plan), len(columns))
+    first_row, trailing, numbered = 1, 0, False
+    for df in _reading(table, text):
+        if stop is not None and stop.is_set():
+            raise ScanStopped()
+        n = df.height
+        if n == 0:
+            continue
+        if ROW in df.columns:  # rows numbered by the caller: nothing to sample
+            rows = df.get_column(ROW).cast(pl.Int64).to_numpy()
+            df, numbered = df.drop(ROW), True
+        else:
+            rows = np.arange(first_row, first_row + n, dtype=np.int64)
+        values: list[np.ndarray] = []
+        missing: list[np.ndarray | None] = []
+        unparsed: list[np.ndarray | None] = []
+        for j in range(len(columns)):
+            v, m, t = _parse(df.to_series(j))
+            values.append(v)
+            missing.append(m)
+            unparsed.append(t)
+
+        def text_of(j: int, idx: np.ndarray, df: pl.DataFrame = df) -> list[str]:
+            return [str(x) for x in df.to_series(j).gather(idx).to_list()]
+
+        stats.add(values, missing, unparsed, rows, text_of)
+        for j, acc in targets.items():
+            acc.add(values[j], rows)
+        if not numbered:
+            capture.add(values)
+        trailing = _trailing_blank(missing, trailing, n)
+        first_row += n
+    drop = min(trailing, trailing_blank_lines(table.path)) if table.kind == "csv" else 0
+    stats.drop_trailing(drop)
+    return DataScan(path=table.path, n_rows=first_row - 1 - drop, columns=stats.result(),
+                    targets={acc.name: acc.result() for acc in targets.values()},
+                    sample=None if numbered else capture.result(drop))
+
+
+def _parse_error(table: Table, exc: BaseException) -> str:
+    return _csv_error(table.path, table.kind, table.separator, len(table.columns), exc)
+
+
+def _csv_error(path: Path, kind: str, sep: str, n_columns: int, exc: BaseException) -> str:
+    shown = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}.get(sep, repr(sep))
+    if "more fields" in str(exc):
+        found = first_ragged_line(path, sep, n_columns)
+        where = (f"line {found[0]} has {found[1]} fields" if found else
+                 "a row has more fields")
+        return (f"The data file {path} could not be parsed: {where}, but the header has "
+                f"{n_columns} columns (ragged rows; delimiter {shown}). Fix that row, or quote "
+                f"text cells that contain the delimiter.")
+    return (f"The data file {path} could not be parsed as {kind.upper()} "
+            f"({_first_line(exc)}). Check for an unclosed quote, ragged rows, a wrong "
+            f"delimiter or a truncated file.")
+
+
+def scan_table(table: Table, plan: ScanPlan | None = None, stop: Event | None = None
+               ) -> DataScan:
+    """One streaming pass over every column; bounded memory whatever the file size.
+    `stop`, when set from another thread, ends the pass early with ScanStopped."""
+    plan = plan or ScanPlan()
+    text = set(table.string_columns)
+    for _ in range(MAX_RETRIES + 1):
+        try:
+            return _scan_once(table, plan, frozenset(text), stop)
+        except _TypedCellFailed as failed:
+            if failed.column is None or failed.column in text:
+                break
+            text.add(failed.column)
     try:
-        out = table.frame.select(exprs).collect(engine="streaming").row(0, named=True)
-    except Exception as exc:
-        raise DataError(f"The data file {table.path} could not be parsed: {_first_line(exc)}. "
-                        f"Check for ragged rows, a wrong delimiter or a truncated file.") from None
-    n = int(out["__n"])
-    cols: dict[str, ColumnScan] = {}
-    for i, name in enumerate(table.columns):
-        p = f"c{i}_"
-
-        def num(key: str) -> float | None:
-            v = out[p + key]
-            return None if v is None else float(v)
-
-        cols[name] = ColumnScan(
-            name=name, n_rows=n, n_missing=int(out[p + "missing"]), n_text=int(out[p + "text"]),
-            n_nan=int(out[p + "nan"]), n_posinf=int(out[p + "posinf"]),
-            n_neginf=int(out[p + "neginf"]), n_overflow32=int(out[p + "overflow32"]),
-            bad_rows=tuple(int(r) for r in out[p + "rows"]),
-            text_examples=tuple(str(s) for s in out[p + "examples"]),
-            n_finite=int(out[p + "finite"]), min=num("min"), max=num("max"), mean=num("mean"),
-            std=num("std"), absmax=num("absmax"),
-        )
-    return DataScan(path=table.path, n_rows=n, columns=cols)
-
-
-def materialise(table: Table, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The named columns as a float64 (rows, len(columns)) array, NaN where a cell is bad,
-    plus the row numbers."""
-    exprs = [parsed(table, c).alias(c) for c in columns]
-    try:
-        df = table.frame.select([pl.col(ROW), *exprs]).collect(engine="streaming")
-    except Exception as exc:
-        raise DataError(f"The data file {table.path} could not be parsed: {_first_line(exc)}."
-                        ) from None
-    values = df.select(columns).to_numpy().astype(np.float64, copy=False) if columns else \
-        np.empty((df.height, 0))
-    # polars gives null as NaN in a float numpy array
-    return values, df[ROW].to_numpy()
+        return _scan_once(table, plan, frozenset(table.columns), stop)
+    except _TypedCellFailed:  # cannot happen when every column is text
+        raise DataError(f"The data file {table.path} could not be parsed.") from None

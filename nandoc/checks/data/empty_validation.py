@@ -13,7 +13,7 @@ from nandoc.loading.dataset import Dataset
 def empty_validation(data: Dataset, config: Config):
     """The validation split or its windows hold zero samples."""
     val = data.val
-    if val is None or val.n > 0:
+    if val is None or val.total > 0:
         return
     if data.window and val.n_source_rows > 0:
         why = (f"the validation segment holds {plural(val.n_source_rows, 'row')}, fewer than "

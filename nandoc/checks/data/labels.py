@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import num, plural, rows_phrase
+from nandoc.checks.evidence import num, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.loading.dataset import Dataset
@@ -39,12 +39,6 @@ def _output_width(model: Any) -> int | None:
     return int(shape[-1]) if shape and shape[-1] is not None else None
 
 
-def _samples(data: Dataset) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    for split in (data.train, data.val):
-        if split is not None and split.n:
-            yield split.name, split.y, split.rows
-
-
 def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, rows: list[int],
              measured: dict, data: Dataset) -> Finding:
     return Finding(
@@ -55,15 +49,11 @@ def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, r
     )
 
 
-def _bad(data: Dataset, col: int, bad) -> tuple[np.ndarray, list[int], int]:
-    values, rows, count = [], [], 0
-    for _, y, r in _samples(data):
-        v = y[:, col]
-        mask = np.isfinite(v) & bad(v)
-        count += int(mask.sum())
-        values.append(v[mask])
-        rows.extend(int(x) for x in r[mask][:10])
-    return np.unique(np.concatenate(values)) if values else np.array([]), sorted(rows)[:10], count
+def _bad(data: Dataset, column: str, **test) -> tuple[np.ndarray, list[int], int, str]:
+    """(offending values, first rows, count, count as words) over every label of `column`."""
+    hits = data.label_hits(column, **test)
+    shown = f"{hits.count}" if hits.exact else f"at least {hits.count}"
+    return np.array(hits.values), list(hits.rows), hits.count, shown
 
 
 @check(id="label-out-of-range", needs=("data", "loss", "model"), causes=("label-out-of-range",))
@@ -76,11 +66,12 @@ def labels_in_domain(data: Dataset, loss: list[LossInfo], model: Any):
     width = _output_width(model)
     target = data.targets[0]
     if kind in BINARY:
-        for j, col in enumerate(data.targets):
-            values, rows, n = _bad(data, j, lambda v: (v < 0) | (v > 1))
+        for col in data.targets:
+            values, rows, n, many = _bad(data, col, below=0, above=1)
             if n:
                 yield _finding(
-                    info, col, f"{plural(n, 'label')} outside [0, 1] for {kind} in '{col}'",
+                    info, col, f"{many} label{'s' if n != 1 else ''} outside [0, 1] for {kind} "
+                               f"in '{col}'",
                     f"values {', '.join(num(v) for v in values[:5])} at {rows_phrase(rows, n)}; "
                     f"{kind} is -(y log p + (1-y) log(1-p)): for y outside [0, 1] it has no "
                     f"minimum, so the logits run off to infinity.",
@@ -88,12 +79,12 @@ def labels_in_domain(data: Dataset, loss: list[LossInfo], model: Any):
                     "for the values you have.", rows,
                     {"bad_values": values[:20].tolist(), "count": n}, data)
     elif kind in SPARSE and width is not None:
-        values, rows, n = _bad(
-            data, 0, lambda v: (v < 0) | (v >= width) | (np.floor(v) != v))
+        values, rows, n, many = _bad(data, target, below=0, at_or_above=width, integer=True)
         if n:
             yield _finding(
                 info, target,
-                f"{plural(n, 'class id')} outside 0..{width - 1} for a {width}-unit output",
+                f"{many} class id{'s' if n != 1 else ''} outside 0..{width - 1} for a "
+                f"{width}-unit output",
                 f"values {', '.join(num(v) for v in values[:5])} at {rows_phrase(rows, n)}; "
                 f"sparse_categorical_crossentropy needs integer ids below the output width "
                 f"({width}). On CPU it raises InvalidArgumentError, on GPU it silently gives NaN.",
@@ -115,13 +106,15 @@ def labels_in_domain(data: Dataset, loss: list[LossInfo], model: Any):
                 f"the target into {width} columns.", [],
                 {"target_columns": len(data.targets), "output_width": width}, data)
     elif kind in NON_NEGATIVE:
-        for j, col in enumerate(data.targets):
-            values, rows, n = _bad(data, j, lambda v: v < 0)
+        for col in data.targets:
+            values, rows, n, many = _bad(data, col, below=0)
             if n:
+                low = min(s.min for s in data.label_stats() if s.name == col and s.min is not None)
                 yield _finding(
-                    info, col, f"{plural(n, 'negative target')} into {kind} in '{col}'",
-                    f"values down to {num(float(values.min()))} at {rows_phrase(rows, n)}; "
+                    info, col, f"{many} negative target{'s' if n != 1 else ''} into {kind} in "
+                               f"'{col}'",
+                    f"values down to {num(low)} at {rows_phrase(rows, n)}; "
                     f"{NON_NEGATIVE[kind]}.",
                     "Shift or transform the targets to be non-negative, or use a loss defined "
                     "for negative values (mean_squared_error, huber).", rows,
-                    {"min": float(values.min()), "count": n}, data)
+                    {"min": float(low), "count": n}, data)

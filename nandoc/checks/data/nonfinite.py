@@ -31,7 +31,8 @@ def _fix(c: ColumnScan, role: str) -> str:
         return (f"Clean the text cells in '{c.name}' at the source, or parse with "
                 f"pd.to_numeric(df['{c.name}'], errors='coerce') and drop or impute the rows.")
     if role == "target":
-        return f"Drop the rows whose target '{c.name}' is missing: df = df.dropna(subset=['{c.name}'])."
+        return (f"Drop the rows whose target '{c.name}' is missing: "
+                f"df = df.dropna(subset=['{c.name}']).")
     return (f"Drop or impute the rows before training, e.g. df['{c.name}'] = "
             f"df['{c.name}'].replace([np.inf, -np.inf], np.nan).fillna(df['{c.name}'].median()).")
 
