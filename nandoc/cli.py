@@ -186,6 +186,14 @@ def check(
         captured_log = captured.text
     except NandocError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("nandoc: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a bug in nandoc: one paragraph and where the crash log is
+        from nandoc.errors import crash_report
+
+        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
+        raise typer.Exit(2) from None
     _finish(report, fmt, output, fail_on, verbosity, captured_log)
 
 
@@ -261,6 +269,14 @@ def replay(
         captured_log = captured.text
     except NandocError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("nandoc: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a bug in nandoc: one paragraph and where the crash log is
+        from nandoc.errors import crash_report
+
+        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
+        raise typer.Exit(2) from None
     if plot is not None:
         from nandoc.atomic import write_bytes_atomic
         from nandoc.render.plot import render_png
@@ -321,6 +337,14 @@ def init(
         path, plan = write_config(folder, force=force)
     except NandocError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("nandoc: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a bug in nandoc: one paragraph and where the crash log is
+        from nandoc.errors import crash_report
+
+        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
+        raise typer.Exit(2) from None
     if not quiet:
         typer.echo(summary(plan, path), nl=False)
 

@@ -33,7 +33,8 @@ def replay(cfg: Config, *, epochs: int | None = None, steps: int | None = None,
            progress: Callable[[int, int, int, StepStats], None] | None = None) -> Report:
     started = time.perf_counter()
     broken = load_all()
-    inputs = load_inputs(cfg)
+    # Replay trains on every row, as fit would: no sampling of big files here.
+    inputs = load_inputs(cfg, sample=False)
     if inputs.model is None or inputs.data is None:
         raise ConfigError("replay trains the model on the data: give both, as arguments or in "
                           "nandoc.toml ([model] path and [data] path).")
