@@ -189,3 +189,25 @@ def test_probe_points_cover_saturation_and_exact_targets():
     lin = probe_points(OutputInfo("out", "linear", 1), np.array([[2.5], [7.0]]))
     pairs = set(zip(lin.y_true[:, 0].tolist(), lin.y_pred[:, 0].tolist()))
     assert (2.5, 2.5) in pairs and (7.0, 7.0) in pairs
+
+
+def test_a_custom_metric_with_an_unclipped_log_is_found_at_its_line(tmp_path):
+    import keras
+
+    path = tmp_path / "metrics.py"
+    path.write_text("from keras import ops\n\n\ndef log_score(y_true, y_pred):\n"
+                    "    return ops.mean(ops.log(y_pred))\n\n\n"
+                    "def safe_score(y_true, y_pred):\n"
+                    "    return ops.mean(ops.log(ops.clip(y_pred, 1e-7, 1.0)))\n")
+    objects = import_source(path).objects
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer="adam", loss="binary_crossentropy",
+              metrics=[objects["log_score"], objects["safe_score"]])
+    m.save(tmp_path / "m.keras")
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], healthy_rows(32))
+    report = check(Config(model_path=tmp_path / "m.keras", data_path=data, target=("label",),
+                          custom_objects=(path,)))
+    found = [f for f in report.findings if f.location.kind == "metric"
+             and f.basis == "measured" and f.severity.value == "warning"]
+    assert [(f.cause, f.location.line) for f in found] == [("unclipped-log", 5)]
+    assert report.failed_checks() == []

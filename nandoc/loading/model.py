@@ -301,14 +301,14 @@ def _one(loss: Any, output: str | None, keras: Any) -> LossInfo:
             fn is loss or getattr(fn, "__module__", "").startswith("keras"))
         name = config.get("name") or getattr(fn, "__name__", type(loss).__name__)
         info = LossInfo(name, loss, builtin, bool(config.get("from_logits", False)), output)
-        return info if builtin else _with_source(info, fn if fn is not loss else type(loss))
+        return info if builtin else with_source(info, fn if fn is not loss else type(loss))
     fn = loss
     builtin = getattr(fn, "__module__", "").startswith("keras")
     info = LossInfo(getattr(fn, "__name__", type(fn).__name__), fn, builtin, False, output)
-    return info if builtin else _with_source(info, fn)
+    return info if builtin else with_source(info, fn)
 
 
-def _with_source(info: LossInfo, obj: Any) -> LossInfo:
+def with_source(info: LossInfo, obj: Any) -> LossInfo:
     try:
         file = inspect.getsourcefile(obj)
         line = inspect.getsourcelines(obj)[1]

@@ -7,7 +7,9 @@ gradient, and a Python `if` on a tensor (the trace itself fails, as compiled fit
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,7 +25,7 @@ from nandoc.instrument.graph_probe import GraphProbe, OpHit, probe, probe_eager_
 from nandoc.instrument.outputs import ProbePoints, output_info, probe_points
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.dataset import Dataset
-from nandoc.loading.model import LossInfo
+from nandoc.loading.model import LossInfo, with_source
 
 def _display(path: str, sources: list[SourceFile]) -> str:
     """The file as the user named it in the config, when it is one of theirs."""
@@ -229,3 +231,50 @@ def _cleared(info, result: GraphProbe, points, statics: list[Finding], found: li
             evidence=f"Suspected from the code, but {why}.",
             fix="Nothing to do for this line, unless the output can leave the probed range.",
         )
+
+
+def _metric_functions(model: Any, sources: list[SourceFile]) -> list[LossInfo]:
+    """Custom metric functions named in the saved compile config, found in the user's files."""
+    try:
+        config = model.get_compile_config() or {}
+    except Exception:
+        return []
+    objects = {k: v for s in sources for k, v in s.objects.items()}
+    found: list[LossInfo] = []
+
+    def visit(entry: Any) -> None:
+        if isinstance(entry, (list, tuple)):
+            for e in entry:
+                visit(e)
+        elif isinstance(entry, dict) and "class_name" not in entry:
+            for e in entry.values():
+                visit(e)
+        elif isinstance(entry, dict) and entry.get("class_name") == "function":
+            fn = objects.get(str(entry.get("config")))
+            if fn is not None and not inspect.isclass(fn):
+                found.append(with_source(LossInfo(fn.__name__, fn, False, False, None), fn))
+
+    visit(config.get("metrics"))
+    return found
+
+
+@check(id="metric-probe", needs=("model", "data", "sources"),
+       causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
+               "where-gradient-trap", "tensor-python-branch"))
+def probe_custom_metrics(model: Any, data: Dataset, sources: list[SourceFile]):
+    """Custom metric functions evaluated op by op over the values the output can reach."""
+    out = output_info(model)
+    if out is None:
+        return
+    statics = _static_findings(sources)
+    for info in _metric_functions(model, sources):
+        x = data.train.x[:32]
+        preds = np.asarray(model(x, training=False)) if len(x) else None
+        for f in loss_findings(info, probe_points(out, data.train.y, preds), sources, statics):
+            if f.severity is Severity.ERROR:  # a NaN metric misleads; it does not train
+                f = f.with_(severity=Severity.WARNING,
+                            title=f.title.replace("loss", "metric", 1),
+                            evidence=f.evidence + " A metric gets no gradient, so this makes "
+                            "the logged metric NaN (and any callback watching it) rather than "
+                            "the weights.")
+            yield f.with_(location=replace(f.location, kind="metric"))
