@@ -54,6 +54,26 @@ def _quiet_tensorflow() -> None:
     warnings.filterwarnings("ignore", module="tensorflow")
 
 
+@contextlib.contextmanager
+def _user_errors():
+    """Every command's error contract: the user's problem is one paragraph and exit 2; Ctrl-C
+    says so and exits 130; a bug in nandoc is one paragraph saying where the crash log is."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):  # click's own exits are exceptions too: let them through
+        raise
+    except NandocError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("nandoc: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        from nandoc.errors import crash_report
+
+        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _fail(exc: NandocError) -> None:
     typer.echo(f"nandoc: error: {exc}", err=True)
     raise typer.Exit(exc.exit_code)
@@ -175,7 +195,7 @@ def check(
     verbosity = _verbosity(quiet, verbose)
     _quiet_tensorflow()
     captured_log = ""
-    try:
+    with _user_errors():
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
         from nandoc.pipeline import check as run_check
@@ -184,16 +204,6 @@ def check(
         with native_stderr_captured() as captured:
             report = run_check(cfg)
         captured_log = captured.text
-    except NandocError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        typer.echo("nandoc: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:  # a bug in nandoc: one paragraph and where the crash log is
-        from nandoc.errors import crash_report
-
-        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
-        raise typer.Exit(2) from None
     _finish(report, fmt, output, fail_on, verbosity, captured_log)
 
 
@@ -254,7 +264,7 @@ def replay(
     verbosity = _verbosity(quiet, verbose)
     _quiet_tensorflow()
     captured_log = ""
-    try:
+    with _user_errors():
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
         from nandoc.quiet import native_stderr_captured
@@ -267,16 +277,6 @@ def replay(
             report = run_replay(cfg, epochs=epochs, steps=steps, verify_fixes=verify_fixes,
                                 progress=bar.update if bar is not None else None)
         captured_log = captured.text
-    except NandocError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        typer.echo("nandoc: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:  # a bug in nandoc: one paragraph and where the crash log is
-        from nandoc.errors import crash_report
-
-        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
-        raise typer.Exit(2) from None
     if plot is not None:
         from nandoc.atomic import write_bytes_atomic
         from nandoc.render.plot import render_png
@@ -333,18 +333,8 @@ def init(
     """
     from nandoc.init import summary, write_config
 
-    try:
+    with _user_errors():
         path, plan = write_config(folder, force=force)
-    except NandocError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        typer.echo("nandoc: interrupted", err=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:  # a bug in nandoc: one paragraph and where the crash log is
-        from nandoc.errors import crash_report
-
-        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
-        raise typer.Exit(2) from None
     if not quiet:
         typer.echo(summary(plan, path), nl=False)
 
