@@ -142,6 +142,30 @@ def _complete_cause(incomplete: str) -> list[str]:
     return [c for c in CAUSES if c.startswith(incomplete)]
 
 
+# Options that `check` and `replay` share, declared once so their help never drifts apart.
+MODEL_ARG = typer.Argument(None, help="The saved model (.keras or .h5).")
+DATA_ARG = typer.Argument(None, help="The training data (.csv, .parquet, .npz).")
+CONFIG_OPT = typer.Option(None, "--config", "-c",
+                          help="nandoc.toml (default: ./nandoc.toml if present).")
+TARGET_OPT = typer.Option(None, "--target", help="Target column(s), comma-separated.")
+CUSTOM_OBJECTS_OPT = typer.Option(
+    None, "--custom-objects",
+    help="A Python file defining custom losses/layers. nandoc imports (runs) it because you "
+         "named it; repeat for several files.")
+FORMAT_OPT = typer.Option(Format.TEXT, "--format", "-f",
+                          help="Report format: text, json, junit (JUnit XML for CI test "
+                               "reporters) or github (workflow annotations).")
+OUTPUT_OPT = typer.Option(None, "--output", "-o",
+                          help="Write the report to this file (any format).")
+FAIL_ON_OPT = typer.Option(FailOn.ERROR, "--fail-on",
+                           help="Exit 1 when a finding is at or above this severity (junit: "
+                                "those findings are the failures).")
+UNSAFE_OPT = typer.Option(False, "--unsafe",
+                          help="Load models with Keras safe mode off (runs code stored in the "
+                               "model file, e.g. Lambda layers). Only for files you trust.")
+SEED_OPT = typer.Option(None, "--seed", help="Seed for batch sampling and shuffling.")
+
+
 QUIET_OPT = typer.Option(False, "--quiet", "-q",
                          help="Print only the verdict line (and errors).")
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v",
@@ -164,28 +188,16 @@ def main_options(
     "nandoc check --format junit --output nandoc.xml  # for CI test reporters",
     "nandoc check -q && echo 'no NaN risk'"))
 def check(
-    model: Path | None = typer.Argument(None, help="The saved model (.keras or .h5)."),
-    data: Path | None = typer.Argument(None, help="The training data (.csv, .parquet, .npz)."),
-    config: Path | None = typer.Option(None, "--config", "-c",
-                                          help="nandoc.toml (default: ./nandoc.toml if present)."),
-    target: str | None = typer.Option(None, "--target", help="Target column(s), comma-separated."),
-    custom_objects: list[Path] | None = typer.Option(
-        None, "--custom-objects",
-        help="A Python file defining custom losses/layers. nandoc imports (runs) it because "
-             "you named it; repeat for several files."),
-    fmt: Format = typer.Option(Format.TEXT, "--format", "-f",
-                               help="Report format: text, json, junit (JUnit XML for CI test "
-                                    "reporters) or github (workflow annotations)."),
-    output: Path | None = typer.Option(None, "--output", "-o",
-                                          help="Write the report to this file (any format)."),
-    fail_on: FailOn = typer.Option(FailOn.ERROR, "--fail-on",
-                                   help="Exit 1 when a finding is at or above this severity "
-                                        "(junit: those findings are the failures)."),
-    unsafe: bool = typer.Option(False, "--unsafe",
-                                help="Load models with Keras safe mode off (runs code stored in "
-                                     "the model file, e.g. Lambda layers). Only for files you "
-                                     "trust."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for batch sampling."),
+    model: Path | None = MODEL_ARG,
+    data: Path | None = DATA_ARG,
+    config: Path | None = CONFIG_OPT,
+    target: str | None = TARGET_OPT,
+    custom_objects: list[Path] | None = CUSTOM_OBJECTS_OPT,
+    fmt: Format = FORMAT_OPT,
+    output: Path | None = OUTPUT_OPT,
+    fail_on: FailOn = FAIL_ON_OPT,
+    unsafe: bool = UNSAFE_OPT,
+    seed: int | None = SEED_OPT,
     quiet: bool = QUIET_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
@@ -230,31 +242,24 @@ def _finish(report, fmt: Format, output: Path | None, fail_on: FailOn, verbosity
     "nandoc replay --epochs 2 --steps 200 --plot replay.png",
     "nandoc replay --no-verify-fixes --format json -o replay.json"))
 def replay(
-    model: Path | None = typer.Argument(None, help="The saved model (.keras or .h5)."),
-    data: Path | None = typer.Argument(None, help="The training data (.csv, .parquet, .npz)."),
-    config: Path | None = typer.Option(None, "--config", "-c",
-                                          help="nandoc.toml (default: ./nandoc.toml if present)."),
-    target: str | None = typer.Option(None, "--target", help="Target column(s), comma-separated."),
-    custom_objects: list[Path] | None = typer.Option(
-        None, "--custom-objects", help="A Python file defining custom losses/layers (imported)."),
+    model: Path | None = MODEL_ARG,
+    data: Path | None = DATA_ARG,
+    config: Path | None = CONFIG_OPT,
+    target: str | None = TARGET_OPT,
+    custom_objects: list[Path] | None = CUSTOM_OBJECTS_OPT,
     epochs: int | None = typer.Option(None, "--epochs", min=1,
-                                         help="Epochs to train (default: [train] epochs)."),
+                                      help="Epochs to train (default: [train] epochs)."),
     steps: int | None = typer.Option(None, "--steps", min=1,
-                                        help="Stop after this many steps in all."),
+                                     help="Stop after this many steps in all."),
     verify_fixes: bool = typer.Option(True, "--verify-fixes/--no-verify-fixes",
                                       help="Re-run the failing steps with each candidate fix."),
     plot: Path | None = typer.Option(None, "--plot",
-                                        help="Write a PNG of loss and gradient norm per step."),
-    fmt: Format = typer.Option(Format.TEXT, "--format", "-f",
-                               help="Report format: text, json, junit or github."),
-    output: Path | None = typer.Option(None, "--output", "-o",
-                                          help="Write the report to this file (any format)."),
-    fail_on: FailOn = typer.Option(FailOn.ERROR, "--fail-on",
-                                   help="Exit 1 when a finding is at or above this severity."),
-    unsafe: bool = typer.Option(False, "--unsafe",
-                                help="Load models with Keras safe mode off. Only for files you "
-                                     "trust."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed for shuffling and sampling."),
+                                     help="Write a PNG of loss and gradient norm per step."),
+    fmt: Format = FORMAT_OPT,
+    output: Path | None = OUTPUT_OPT,
+    fail_on: FailOn = FAIL_ON_OPT,
+    unsafe: bool = UNSAFE_OPT,
+    seed: int | None = SEED_OPT,
     quiet: bool = QUIET_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
