@@ -12,6 +12,7 @@ from nandoc import __version__
 from nandoc.checks import load_all
 from nandoc.checks.base import Inputs, ScannedFile
 from nandoc.config import Config
+from nandoc.core.finding import Finding
 from nandoc.core.registry import all_checks
 from nandoc.core.report import CheckResult, Outcome, Report
 from nandoc.errors import ConfigError
@@ -141,15 +142,22 @@ def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
     return inputs
 
 
-def check(cfg: Config) -> Report:
-    """Run every registered check on the inputs `cfg` names."""
-    started = time.perf_counter()
+def run_all_checks(inputs: Inputs) -> tuple[list[Finding], list[CheckResult]]:
+    """Every registered check on `inputs`; a check module that failed to import is reported
+    as a check that could not run."""
     broken = load_all()
-    inputs = load_inputs(cfg)
-    loaded = time.perf_counter()
     findings, results = run_checks(inputs, all_checks())
     results += [CheckResult(module.rsplit(".", 1)[-1], Outcome.FAILED, message=error)
                 for module, error in sorted(broken.items())]
+    return findings, results
+
+
+def check(cfg: Config) -> Report:
+    """Run every registered check on the inputs `cfg` names."""
+    started = time.perf_counter()
+    inputs = load_inputs(cfg)
+    loaded = time.perf_counter()
+    findings, results = run_all_checks(inputs)
     done = time.perf_counter()
     return Report.build(
         "check", __version__, findings, checks=tuple(results), inputs=describe_inputs(inputs),

@@ -4,25 +4,23 @@ localise and explain it, verify the candidate fixes, and return a Report."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from nandoc import __version__
-from nandoc.checks import load_all
 from nandoc.config import Config
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.ranking import rank
-from nandoc.core.registry import all_checks
-from nandoc.core.report import CheckResult, Outcome, Report
+from nandoc.core.report import Report
 from nandoc.errors import ConfigError
-from nandoc.pipeline import describe_inputs, load_inputs
+from nandoc.pipeline import describe_inputs, load_inputs, run_all_checks
 from nandoc.replay import fixes, loop, trends
 from nandoc.replay.localise import localise
 from nandoc.replay.state import apply_overrides, optimizer_like, restore, snapshot
 from nandoc.replay.watch import StepStats, WatchedStep
-from nandoc.runner import run_checks
 
 SERIES_POINTS = 500
 MAX_VERIFIED = 4
@@ -32,7 +30,6 @@ def replay(cfg: Config, *, epochs: int | None = None, steps: int | None = None,
            verify_fixes: bool = True,
            progress: Callable[[int, int, int, StepStats], None] | None = None) -> Report:
     started = time.perf_counter()
-    broken = load_all()
     # Replay trains on every row, as fit would: no sampling of big files here.
     inputs = load_inputs(cfg, sample=False)
     if inputs.model is None or inputs.data is None:
@@ -42,9 +39,7 @@ def replay(cfg: Config, *, epochs: int | None = None, steps: int | None = None,
         raise ConfigError(f"The model {cfg.model_path} was saved without compile settings "
                           f"(no loss or optimizer), so replay cannot train it as you did. "
                           f"Compile it before model.save(), or set [train] optimizer.")
-    findings, results = run_checks(inputs, all_checks())
-    results += [CheckResult(m.rsplit(".", 1)[-1], Outcome.FAILED, message=e)
-                for m, e in sorted(broken.items())]
+    findings, results = run_all_checks(inputs)
     model, data, train = inputs.model, inputs.data, cfg.train
     apply_overrides(model, train)
     initial = snapshot(model)
@@ -160,7 +155,7 @@ def _verify(model, data, train, failure, ranked: list[Finding], failure_state, i
     out = list(ranked)
     top = [f for f in ranked if f.severity is not Severity.INFO][:6]
     done: set[str] = set()
-    for cand in fixes.candidates(top, None)[:MAX_VERIFIED + 1]:
+    for cand in fixes.candidates(top)[:MAX_VERIFIED + 1]:
         if cand.cause in done:  # an earlier candidate for this cause is already NaN-free
             continue
         try:

@@ -3,8 +3,9 @@ the failing step and what follows, and say whether it stays NaN-free."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def _robust_scaler(train: Split) -> Callable[[Split], Split]:
     return scale
 
 
-def candidates(findings: list[Finding], failure_layer: str | None) -> list[Candidate]:
+def candidates(findings: list[Finding]) -> list[Candidate]:
     """Candidate fixes for the top findings, in rank order, one per cause."""
     import keras
 
@@ -78,8 +79,9 @@ def candidates(findings: list[Finding], failure_layer: str | None) -> list[Candi
             continue
         seen.add(f.cause)
         if f.cause == "data-nonfinite":
-            out.append(Candidate(f.cause, "drop the rows with non-finite values",
-                                 lambda t: setattr(t, "data", _map_splits(t.data, _drop_nonfinite))))
+            out.append(Candidate(
+                f.cause, "drop the rows with non-finite values",
+                lambda t: setattr(t, "data", _map_splits(t.data, _drop_nonfinite))))
         elif f.cause == "data-unscaled":
             out.append(Candidate(
                 f.cause, "scale the features (median/IQR of the training rows)",

@@ -3,8 +3,8 @@ stop at the first non-finite value. Measurements go to a plain log keyed by step
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import inspect
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -21,11 +22,12 @@ from nandoc.checks.opcauses import cause_of as _cause
 from nandoc.core.causes import CAUSES
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import all_checks, check
-from nandoc.instrument.graph_probe import GraphProbe, OpHit, probe, probe_eager_rows
+from nandoc.instrument.graph_probe import GraphProbe, OpHit, SourceLine, probe, probe_eager_rows
 from nandoc.instrument.outputs import ProbePoints, output_info, probe_points
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo, with_source
+
 
 def _display(path: str, sources: list[SourceFile]) -> str:
     """The file as the user named it in the config, when it is one of theirs."""
@@ -72,14 +74,20 @@ def probe_custom_losses(model: Any, loss: list[LossInfo], data: Dataset,
     out = output_info(model)
     if out is None:
         return
+    custom = [info for info in loss if not info.builtin and info.fn is not None]
+    if not custom:
+        return
     statics = _static_findings(sources)
-    for info in loss:
-        if info.builtin or info.fn is None:
-            continue
-        x = data.train.x[:32]
-        preds = np.asarray(model(x, training=False)) if len(x) else None
-        yield from loss_findings(info, probe_points(out, data.train.y, preds), sources,
-                                 statics)
+    points = _reachable_points(model, out, data)
+    for info in custom:
+        yield from loss_findings(info, points, sources, statics)
+
+
+def _reachable_points(model: Any, out, data: Dataset) -> ProbePoints:
+    """What the output can reach, plus the model's own predictions on a few training rows."""
+    x = data.train.x[:32]
+    preds = np.asarray(model(x, training=False)) if len(x) else None
+    return probe_points(out, data.train.y, preds)
 
 
 def loss_findings(info: LossInfo, points: ProbePoints, sources: list[SourceFile],
@@ -97,6 +105,13 @@ def loss_findings(info: LossInfo, points: ProbePoints, sources: list[SourceFile]
     if clear:
         found += list(_cleared(info, result, points, statics, found, sources))
     return found
+
+
+def _quoted(at: SourceLine | None, sources) -> str:
+    """`losses.py:15 (`the line`)`, or '?' where the line is unknown."""
+    if at is None:
+        return "?"
+    return f"{Path(_display(at.file, sources)).name}:{at.line} (`{at.text}`)"
 
 
 def _loc(info: LossInfo, path: str | None, line: int | None, sources, op: str | None = None
@@ -132,8 +147,7 @@ def _from_graph(info, fn, result: GraphProbe, points: ProbePoints, files, source
                   f"branch",
             evidence=(f"At {len(rows)} of the {n} probe points, e.g. "
                       f"{_describe(points, rows[0])}, the loss value is {value} but d loss / "
-                      f"d y_pred is NaN: where() at {Path(file).name if file else '?'}:"
-                      f"{at.line if at else '?'} (`{at.text if at else ''}`) selects the safe "
+                      f"d y_pred is NaN: where() at {_quoted(at, sources)} selects the safe "
                       f"branch, while the other branch is inf/NaN there "
                       f"(ops {', '.join(trap.unsafe_inputs) or '?'}); where() sends that branch a "
                       f"zero gradient and 0 × inf = NaN. Training turns the weights NaN at the "
@@ -185,14 +199,12 @@ def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources, sta
     error = result.trace_error or ""
     if not any(s in error for s in PYTHON_BRANCH_ERRORS):
         raise RuntimeError(f"the loss '{info.name}' could not be traced: {error}")
-    file = _display(at.file, sources) if at else None
     yield Finding(
         cause="tensor-python-branch", severity=Severity.ERROR, confidence=0.98,
         title=f"Python branch on a tensor in loss '{info.name}' breaks compiled training",
         evidence=(f"Tracing the loss the way compiled model.fit does raised "
-                  f"{first_sentence(error)} at "
-                  f"{Path(file).name if file else '?'}:{at.line if at else '?'} "
-                  f"(`{at.text if at else ''}`): fit stops at its first step. With "
+                  f"{first_sentence(error)} at {_quoted(at, sources)}: fit stops at its first "
+                  f"step. With "
                   f"run_eagerly=True it raises 'The truth value of an array with more than one "
                   f"element is ambiguous' instead, and only a batch of one sample runs."),
         location=_loc(info, at.file if at else None, at.line if at else None, sources,
@@ -266,11 +278,13 @@ def probe_custom_metrics(model: Any, data: Dataset, sources: list[SourceFile]):
     out = output_info(model)
     if out is None:
         return
+    metrics = _metric_functions(model, sources)
+    if not metrics:
+        return
     statics = _static_findings(sources)
-    for info in _metric_functions(model, sources):
-        x = data.train.x[:32]
-        preds = np.asarray(model(x, training=False)) if len(x) else None
-        for f in loss_findings(info, probe_points(out, data.train.y, preds), sources, statics):
+    points = _reachable_points(model, out, data)
+    for info in metrics:
+        for f in loss_findings(info, points, sources, statics):
             if f.severity is Severity.ERROR:  # a NaN metric misleads; it does not train
                 f = f.with_(severity=Severity.WARNING,
                             title=f.title.replace("loss", "metric", 1),
