@@ -116,7 +116,7 @@ def build_inputs(model: Any, x: Any, y: Any, *, loss: Any = None, batch_size: in
                  rows: Sequence[int] | None = None, seed: int = 0, name: str = ARRAYS):
     """The checks' Inputs for a live model and in-memory arrays (what `load_inputs` builds from
     files)."""
-    from nandoc.checks.base import Inputs, ScannedFile
+    from nandoc.engine.inputs import Inputs, ScannedFile
     from nandoc.config import validate
     from nandoc.loading.dataset import Dataset, Split
 
@@ -226,7 +226,7 @@ def run(inputs, command: str, started: float | None = None,
     from nandoc.checks import load_all
     from nandoc.core.registry import all_checks
     from nandoc.pipeline import describe_inputs
-    from nandoc.runner import run_checks
+    from nandoc.engine.runner import run_checks
 
     started = time.perf_counter() if started is None else started
     broken = load_all()

@@ -10,7 +10,7 @@ from threading import Event
 
 from nandoc import __version__
 from nandoc.checks import load_all
-from nandoc.checks.base import Inputs, ScannedFile
+from nandoc.engine.inputs import Inputs, ScannedFile
 from nandoc.config import Config
 from nandoc.core.finding import Finding
 from nandoc.core.registry import all_checks
@@ -32,7 +32,7 @@ from nandoc.loading.model import (
     summarise_config,
 )
 from nandoc.loading.table import Table, open_table, scan_table
-from nandoc.runner import run_checks
+from nandoc.engine.runner import run_checks
 
 # A small file's scan ends within QUICK_SCAN_S, so its errors come before TensorFlow imports;
 # a larger one is not waited for: its scan overlaps the import.

@@ -314,7 +314,7 @@ def heads():
 @pytest.mark.parametrize("head,fires", [("linear", True), ("sigmoid", False)],
                          ids=["activation-loss-mismatch-fires", "activation-loss-mismatch-silent"])
 def test_measured_activation_loss_mismatch(heads, head, fires):
-    from nandoc.checks.step.activation_loss import probability_loss_range
+    from nandoc.checks.step.activation_loss_mismatch import probability_loss_range
     from nandoc.loading.model import describe_losses
 
     model = heads[head]
@@ -367,7 +367,7 @@ def test_measured_mismatch_supersedes_the_static_read_end_to_end(tmp_path, heads
 
 
 def test_passes_run_once_per_model_and_data(nets):
-    from nandoc.checks.step.passes import passes_for
+    from nandoc.analysis.passes import passes_for
 
     data = dataset(X3, Y3)
     first = passes_for(nets["seq"], None, data, None)

@@ -12,13 +12,13 @@ import pytest
 import nandoc.checks.source.python_branch
 import nandoc.checks.source.unsafe_math
 import nandoc.checks.source.where_trap  # noqa: F401  (importing registers the checks)
-from nandoc.checks.base import Inputs
+from nandoc.engine.inputs import Inputs
 from nandoc.config import Config
 from nandoc.core.finding import Finding, Severity
 from nandoc.core.registry import all_checks
 from nandoc.core.report import Outcome
 from nandoc.loading.custom_objects import SourceFile
-from nandoc.runner import run_checks
+from nandoc.engine.runner import run_checks
 
 SOURCE_CHECKS = ("source-python-branch", "source-unsafe-math", "source-where-trap")
 

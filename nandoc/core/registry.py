@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from nandoc.core.finding import Finding
 
 # Inputs a check may ask for. The runner passes only these, and records "not applicable"
 # with the reason when one is missing.
-KNOWN_NEEDS = frozenset({"model", "loss", "data", "scan", "sources", "config"})
+KNOWN_NEEDS = frozenset({
+    "model", "loss", "data", "scan", "sources", "config",  # loaded from files or handed in
+    "passes", "suspects",  # shared measurements, computed once per run when first asked for
+    "steplog", "first_nonfinite", "rerun",  # what training showed, from the drivers that train
+})
 
 
 @dataclass(frozen=True)
@@ -20,13 +24,17 @@ class CheckSpec:
     causes: tuple[str, ...]
     func: Callable[..., Iterable[Finding]]
     wants: tuple[str, ...] = ()  # optional inputs: passed when loaded, else None
+    module: str = ""  # the module that defines it: nandoc.checks.<family>.<name>
+    # Candidate fixes for the check's findings, verified by replay by re-running the failing
+    # steps: a function (finding) -> list of nandoc.engine.fixes.Candidate.
+    fixes: Callable[[Finding], list[Any]] | None = None
 
 
 _REGISTRY: dict[str, CheckSpec] = {}
 
 
 def check(*, id: str, needs: tuple[str, ...], causes: tuple[str, ...],
-          wants: tuple[str, ...] = ()):
+          wants: tuple[str, ...] = (), fixes: Callable[[Finding], list[Any]] | None = None):
     """Register a check. Its title is the first line of the function's docstring.
 
     `needs` must all be loaded for the check to run ("not applicable" otherwise); `wants` are
@@ -42,7 +50,7 @@ def check(*, id: str, needs: tuple[str, ...], causes: tuple[str, ...],
             raise ValueError(f"check id {id!r} registered twice")
         title = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else id
         _REGISTRY[id] = CheckSpec(id=id, title=title, needs=needs, causes=causes, func=func,
-                                  wants=wants)
+                                  wants=wants, module=func.__module__, fixes=fixes)
         return func
 
     return register
@@ -50,3 +58,8 @@ def check(*, id: str, needs: tuple[str, ...], causes: tuple[str, ...],
 
 def all_checks() -> list[CheckSpec]:
     return [spec for _, spec in sorted(_REGISTRY.items())]
+
+
+def checks_emitting(cause: str) -> list[CheckSpec]:
+    """The registered checks that can emit `cause` (load the check modules first)."""
+    return [spec for spec in all_checks() if cause in spec.causes]

@@ -96,7 +96,7 @@ def where_first(model: Any, inputs: Any) -> dict[str, Any]:
     """Where the first non-finite value shows in a layer pass of the failing batch, from the
     weights the model holds now (the last finite ones): data, forward, loss, backward, or, when
     the whole pass stays finite, the update itself."""
-    from nandoc.checks.step.passes import passes_for
+    from nandoc.analysis.passes import passes_for
 
     if inputs.data is None or inputs.model is None:
         return {}
@@ -123,7 +123,7 @@ def update_finding(model: Any, inputs: Any, info: dict[str, Any]):
     that batch and the learning rate the optimizer used."""
     import math
 
-    from nandoc.checks.step.passes import passes_for
+    from nandoc.analysis.passes import passes_for
     from nandoc.core.causes import CAUSES
     from nandoc.core.finding import Finding, Location, Severity
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import rows_phrase
+from nandoc.core.evidence import rows_phrase
 from nandoc.checks.loss.probe import loss_findings
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.instrument.batches import Batch

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nandoc.checks.evidence import first_sentence
+from nandoc.core.evidence import first_sentence
 from nandoc.loading.dataset import Split
 from nandoc.replay.watch import StepStats, WatchedStep
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nandoc.checks.evidence import num
+from nandoc.core.evidence import num
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.replay.loop import ReplayLog
 

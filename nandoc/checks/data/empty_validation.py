@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nandoc.checks.evidence import plural
+from nandoc.core.evidence import plural
 from nandoc.config import Config
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nandoc.checks.base import ScannedFile
-from nandoc.checks.evidence import plural, rows_phrase
+from nandoc.engine.inputs import ScannedFile
+from nandoc.core.evidence import plural, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.loading.dataset import Dataset

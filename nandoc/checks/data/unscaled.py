@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.base import ScannedFile
-from nandoc.checks.evidence import num, plural
+from nandoc.engine.inputs import ScannedFile
+from nandoc.core.evidence import num, plural
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.instrument.model_graph import zero_features

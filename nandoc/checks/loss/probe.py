@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import first_sentence, num, plural
-from nandoc.checks.opcauses import MEANING, PYTHON_BRANCH_ERRORS
-from nandoc.checks.opcauses import cause_of as _cause
+from nandoc.core.evidence import first_sentence, num, plural
+from nandoc.instrument.opcauses import MEANING, PYTHON_BRANCH_ERRORS
+from nandoc.instrument.opcauses import cause_of as _cause
 from nandoc.core.causes import CAUSES
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import all_checks, check

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import num
+from nandoc.core.evidence import num
 from nandoc.instrument.model_graph import activation_name, output_layers, output_shape, walk_layers
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check

@@ -15,15 +15,15 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from nandoc.checks.evidence import plural, rows_phrase
-from nandoc.checks.opcauses import MEANING, cause_of
 from nandoc.config import Config
 from nandoc.core.causes import CAUSES
+from nandoc.core.evidence import plural, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.instrument.batches import select_batches
 from nandoc.instrument.graph_probe import probe
 from nandoc.instrument.model_graph import walk_layers
+from nandoc.instrument.opcauses import MEANING, cause_of
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.dataset import Dataset
 

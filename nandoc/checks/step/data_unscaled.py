@@ -10,14 +10,10 @@ nothing is emitted and the static warning stands.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from nandoc.checks.evidence import num, rows_phrase
-from nandoc.checks.step.passes import passes_for
-from nandoc.config import Config
 from nandoc.core.causes import CAUSES
+from nandoc.core.evidence import num, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.instrument.layers import LayerPass
@@ -45,13 +41,13 @@ def _verdict(p: LayerPass) -> tuple[int, str, str] | None:
     return None
 
 
-@check(id="step-data-unscaled", needs=("model", "data"), wants=("loss", "config"),
+@check(id="step-data-unscaled", needs=("data", "passes"),
        causes=("data-unscaled",))
-def measured_unscaled(model: Any, data: Dataset, loss: Any, config: Config | None):
+def data_unscaled(data: Dataset, passes: tuple[LayerPass, ...]):
     """Unscaled features that overflow a layer, or blow up the first one, on real batches."""
     n_features = len(data.features)
     best = None
-    for p in passes_for(model, loss, data, config):
+    for p in passes:
         cols = _column_max(p.batch.x, n_features)
         if not cols.size or cols.max() < LARGE_INPUT:
             continue

@@ -12,14 +12,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nandoc.checks.evidence import num, rows_phrase
-from nandoc.checks.step.passes import passes_for
-from nandoc.config import Config
 from nandoc.core.causes import CAUSES
+from nandoc.core.evidence import num, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.instrument.layers import FLOAT16_MAX, LayerPass, LayerRecord
-from nandoc.loading.dataset import Dataset
 
 MIN_HEADROOM = 10.0
 
@@ -68,11 +65,10 @@ def _plain(x: float | None) -> float | str | None:
     return x if x is None or math.isfinite(x) else str(x)
 
 
-@check(id="step-float16-overflow", needs=("model", "data"), wants=("loss", "config"),
+@check(id="step-float16-overflow", needs=("model", "passes"),
        causes=("float16-overflow",))
-def float16_overflow(model: Any, data: Dataset, loss: Any, config: Config | None):
+def float16_overflow(model: Any, passes: tuple[LayerPass, ...]):
     """Float16 layer outputs that overflow 65504, or come within 10x of it, on real batches."""
-    passes = passes_for(model, loss, data, config)
     found = [(rank, kind, rec, p) for p in passes for rank, kind, rec in _candidates(p)]
     if not found:
         return

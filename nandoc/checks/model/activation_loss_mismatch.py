@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import num
+from nandoc.core.evidence import num
 from nandoc.instrument.model_graph import OutputLayer, activation_name, last_axis, output_layers
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from nandoc.checks.base import Inputs
 from nandoc.core.finding import Finding
-from nandoc.core.registry import CheckSpec
+from nandoc.core.registry import CheckSpec, all_checks
 from nandoc.core.report import CheckResult, Outcome
+from nandoc.engine.inputs import Inputs
 
 
 def run_checks(inputs: Inputs, specs: Iterable[CheckSpec]) -> tuple[list[Finding],
@@ -22,7 +22,7 @@ def run_checks(inputs: Inputs, specs: Iterable[CheckSpec]) -> tuple[list[Finding
             continue
         try:
             kwargs = inputs.kwargs_for(spec.needs)
-            kwargs.update({w: getattr(inputs, w) if inputs.has(w) else None
+            kwargs.update({w: inputs.get(w) if inputs.has(w) else None
                            for w in spec.wants})
             found = [f.with_(check=spec.id) for f in spec.func(**kwargs)]
         except Exception as exc:  # a detector bug must not hide the other findings
@@ -31,4 +31,16 @@ def run_checks(inputs: Inputs, specs: Iterable[CheckSpec]) -> tuple[list[Finding
             continue
         findings.extend(found)
         results.append(CheckResult(spec.id, Outcome.RAN, findings=len(found)))
+    return findings, results
+
+
+def run_all_checks(inputs: Inputs) -> tuple[list[Finding], list[CheckResult]]:
+    """Every registered check on `inputs`; a check module that failed to import is reported
+    as a check that could not run."""
+    from nandoc.checks import load_all
+
+    broken = load_all()
+    findings, results = run_checks(inputs, all_checks())
+    results += [CheckResult(module.rsplit(".", 1)[-1], Outcome.FAILED, message=error)
+                for module, error in sorted(broken.items())]
     return findings, results

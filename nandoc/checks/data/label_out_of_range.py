@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import num, rows_phrase
+from nandoc.core.evidence import num, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.loading.dataset import Dataset

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import num, plural, rows_phrase
+from nandoc.core.evidence import num, plural, rows_phrase
 from nandoc.instrument.model_graph import fed_by_input, walk_layers, zero_features
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check

@@ -14,13 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.checks.evidence import num, rows_phrase
-from nandoc.checks.step.passes import passes_for
-from nandoc.config import Config
+from nandoc.core.evidence import num, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
+from nandoc.instrument.layers import LayerPass
 from nandoc.instrument.outputs import output_info
-from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
 
 PROBABILITY_LOSSES = {
@@ -54,10 +52,9 @@ def _fix(kind: str, name: str, layer: str) -> str:
             f"give it activation='{act}' and keep {name}.")
 
 
-@check(id="step-activation-loss-mismatch", needs=("model", "loss", "data"), wants=("config",),
+@check(id="step-activation-loss-mismatch", needs=("model", "loss", "passes"),
        causes=("activation-loss-mismatch",))
-def probability_loss_range(model: Any, loss: list[LossInfo], data: Dataset,
-                           config: Config | None):
+def activation_loss_mismatch(model: Any, loss: list[LossInfo], passes: tuple[LayerPass, ...]):
     """A probability loss (from_logits=False) whose real model outputs leave [0, 1]."""
     if len(list(getattr(model, "outputs", None) or [])) != 1:
         return
@@ -69,7 +66,7 @@ def probability_loss_range(model: Any, loss: list[LossInfo], data: Dataset,
     out = output_info(model)
     if kind == "categorical" and out is not None and out.width == 1:
         return  # one class: a shape problem (softmax-single-unit's), not this one
-    passes = [p for p in passes_for(model, loss, data, config) if p.y_pred is not None]
+    passes = tuple(p for p in passes if p.y_pred is not None)
     outside: dict[int, bool] = {}  # file row -> an output left [0, 1]
     lo, hi = np.inf, -np.inf
     worst = None

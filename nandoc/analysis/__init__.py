@@ -1,0 +1,1 @@
+"""Shared measurements that several checks read: computed lazily, once per run."""

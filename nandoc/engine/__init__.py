@@ -1,0 +1,1 @@
+"""The one diagnosis engine: inputs and observations in, a ranked Report out."""
