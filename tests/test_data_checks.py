@@ -65,7 +65,7 @@ def test_data_unscaled_fires(tmp_path, models, factor, severity, basis):
 
 
 def test_data_unscaled_static_lists_every_large_column(tmp_path):
-    from nandoc.checks.data.unscaled import unscaled_features
+    from nandoc.checks.data.unscaled import unscaled
     from nandoc.loading.dataset import build_dataset
     from nandoc.loading.table import open_table, scan_table
     from nandoc.engine.inputs import ScannedFile
@@ -75,7 +75,7 @@ def test_data_unscaled_static_lists_every_large_column(tmp_path):
     table = open_table(p)
     scan = scan_table(table)
     ds = build_dataset(table, scan, Config(data_path=p, target=("label",)), None)
-    [f] = unscaled_features(scan=[ScannedFile(table, scan, "data")], data=ds, model=None)
+    [f] = unscaled(scan=[ScannedFile(table, scan, "data")], data=ds, model=None)
     assert [c["column"] for c in f.measured["columns"]] == ["c", "a"]
     assert f.basis == "static" and f.severity.value == "error"
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nandoc.core.finding import Finding, Severity
+from nandoc.analysis.passes import layer_passes
 from nandoc.instrument.batches import Batch, select_batches
 from nandoc.loading.dataset import Dataset, Split
 from tests.conftest import write_csv
@@ -268,7 +269,7 @@ def test_float16_overflow(fp16, case, severity):
     from nandoc.checks.step.float16_overflow import float16_overflow
 
     data = dataset(np.abs(X3) + 1, Y3)
-    found = _findings(float16_overflow, model=fp16[case], data=data, loss=None, config=None)
+    found = _findings(float16_overflow, model=fp16[case], passes=layer_passes(fp16[case], None, data, None))
     if severity is None:
         assert found == []
         return
@@ -281,12 +282,12 @@ def test_float16_overflow(fp16, case, severity):
 @pytest.mark.parametrize("scale,fires", [(1e20, True), (1.0, False)],
                          ids=["data-unscaled-measured-fires", "data-unscaled-measured-silent"])
 def test_measured_unscaled(nets, scale, fires):
-    from nandoc.checks.step.data_unscaled import measured_unscaled
+    from nandoc.checks.step.data_unscaled import data_unscaled
 
     x = RNG.normal(size=(24, 8, 3)).astype("float32")
     x[:, :, 2] *= scale
     data = dataset(x, RNG.normal(size=(24, 1)), features=("a", "b", "big"))
-    found = _findings(measured_unscaled, model=nets["conv"], data=data, loss=None, config=None)
+    found = _findings(data_unscaled, data=data, passes=layer_passes(nets["conv"], None, data, None))
     if not fires:
         assert found == []
         return
@@ -314,12 +315,12 @@ def heads():
 @pytest.mark.parametrize("head,fires", [("linear", True), ("sigmoid", False)],
                          ids=["activation-loss-mismatch-fires", "activation-loss-mismatch-silent"])
 def test_measured_activation_loss_mismatch(heads, head, fires):
-    from nandoc.checks.step.activation_loss_mismatch import probability_loss_range
+    from nandoc.checks.step.activation_loss_mismatch import activation_loss_mismatch
     from nandoc.loading.model import describe_losses
 
     model = heads[head]
-    found = _findings(probability_loss_range, model=model, loss=describe_losses(model),
-                      data=dataset(X3, Y3), config=None)
+    found = _findings(activation_loss_mismatch, model=model, loss=describe_losses(model),
+                      passes=layer_passes(model, None, dataset(X3, Y3), None))
     if not fires:
         assert found == []
         return
@@ -366,11 +367,18 @@ def test_measured_mismatch_supersedes_the_static_read_end_to_end(tmp_path, heads
     assert ran["activation-loss-mismatch"] == "ran" and ran["step-float16-overflow"] == "ran"
 
 
-def test_passes_run_once_per_model_and_data(nets):
-    from nandoc.analysis.passes import passes_for
+def test_passes_are_measured_once_per_run_and_a_failure_is_kept(nets):
+    from nandoc.config import Config
+    from nandoc.engine.inputs import Inputs
 
-    data = dataset(X3, Y3)
-    first = passes_for(nets["seq"], None, data, None)
-    assert passes_for(nets["seq"], None, data, None) is first
-    assert passes_for(nets["seq"], None, dataset(X3, Y3), None) is not first
+    inputs = Inputs(config=Config(), model=nets["seq"], data=dataset(X3, Y3))
+    first = inputs.get("passes")
+    assert inputs.get("passes") is first
     assert [p.batch.name for p in first] == ["first", "rare-label"]  # 16 samples: one batch
+    broken = Inputs(config=Config(), model=nets["seq"], data=dataset(X3[:, :2], Y3))
+    with pytest.raises(Exception) as once:
+        broken.get("passes")
+    with pytest.raises(Exception) as again:
+        broken.get("passes")
+    assert again.value is once.value  # every check that needs it reports the same failure
+    assert not Inputs(config=Config(), model=nets["seq"]).has("passes")

@@ -57,7 +57,7 @@ def _bad(data: Dataset, column: str, **test) -> tuple[np.ndarray, list[int], int
 
 
 @check(id="label-out-of-range", needs=("data", "loss", "model"), causes=("label-out-of-range",))
-def labels_in_domain(data: Dataset, loss: list[LossInfo], model: Any):
+def label_out_of_range(data: Dataset, loss: list[LossInfo], model: Any):
     """Targets outside the compiled loss's domain (binary, class ids, one-hot width, negatives)."""
     if len(loss) != 1:
         return

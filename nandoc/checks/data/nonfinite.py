@@ -38,7 +38,7 @@ def _fix(c: ColumnScan, role: str) -> str:
 
 
 @check(id="data-nonfinite", needs=("scan", "data"), causes=("data-nonfinite",))
-def nonfinite_cells(scan: list[ScannedFile], data: Dataset):
+def nonfinite(scan: list[ScannedFile], data: Dataset):
     """NaN, ±Inf, empty or unparsable cells in features or targets."""
     for scanned in scan:
         for name in (*data.targets, *data.features):

@@ -59,7 +59,7 @@ def input_scaling(model: Any, n_features: int) -> tuple[np.ndarray, np.ndarray] 
 
 
 @check(id="data-unscaled", needs=("scan", "data"), wants=("model",), causes=("data-unscaled",))
-def unscaled_features(scan: list[ScannedFile], data: Dataset, model: Any):
+def unscaled(scan: list[ScannedFile], data: Dataset, model: Any):
     """Feature columns whose magnitudes overflow float32 or blow up activations."""
     scaling = input_scaling(model, len(data.features))
     rows: list[dict[str, Any]] = []
