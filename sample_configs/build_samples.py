@@ -273,7 +273,7 @@ validation_split = 0.2           # the last 20% of rows
 
 [train]
 batch_size = 32
-epochs = 60                      # plain fit: NaN weights at epoch 45, step 26 (shuffle off)
+epochs = 100                     # plain fit: NaN weights at epoch 45-66 (shuffle off; by CPU)
 shuffle = false                  # nandoc's default; Keras' own default (shuffle=True) varies
 """
 
@@ -458,7 +458,9 @@ give a NaN gradient, x = 5e-8 a finite one. (The selected branch also overflows 
 x = -100 gives a loss of 49 and a NaN gradient.)
 
 **What plain `model.fit` does** (Keras 3.15, TensorFlow 2.21, CPU; batch 32, validation_split 0.2)
-- shuffle=False: the weights turn NaN at epoch 45, step 26; the loss logged for that step is
+- shuffle=False: the weights turn NaN at epoch 45, step 26 on one x86 CPU and at epoch 66, step 66
+  on another (which residual rounds to exactly 0 depends on the CPU's float kernels); the loss
+  logged for that step is
   still finite (3.7e-4), the next ones are NaN. With the weights just before that step, one
   training sample had y_pred - y_true == 0.0 exactly (median |residual| 0.03): float32 round-off
   hits 0 once the fit is close, and the gradient over that sample is NaN in every layer.

@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_configs"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--regen-golden", action="store_true", default=False,
+                     help="rewrite the golden files under tests/golden from the current output "
+                          "instead of comparing against them (review the diff afterwards)")
+
+
+@pytest.fixture(scope="session")
+def regen_golden(request) -> bool:
+    """True under --regen-golden: golden tests write their files instead of comparing."""
+    return bool(request.config.getoption("--regen-golden"))
+
+
 def write_csv(path: Path, header: list[str], rows) -> Path:
     lines = [",".join(header)] + [",".join(str(v) for v in row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -25,7 +37,7 @@ def healthy_rows(n: int = 120, seed: int = 0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3)).round(4)
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
-    return [[*row, int(label)] for row, label in zip(x, y)]
+    return [[*row, int(label)] for row, label in zip(x, y, strict=True)]
 
 
 def _save(model, path: Path) -> Path:

@@ -15,10 +15,11 @@ import polars as pl
 import pytest
 
 from nandoc.config import Config, TrainConfig, WindowConfig
+from nandoc.drivers.check import check
+from nandoc.drivers.files import load_inputs
 from nandoc.loading import sample as sampling
 from nandoc.loading.dataset import build_dataset, scan_plan
 from nandoc.loading.table import open_table, scan_table
-from nandoc.pipeline import check, load_inputs
 
 N = 100_000
 NAN_ROW = N - 6  # near the end of the file

@@ -16,7 +16,8 @@ import pytest
 
 from tests.conftest import healthy_rows, write_csv
 
-ENV = {**os.environ, "NO_COLOR": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+QUIET_ENV = {"NO_COLOR": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}  # plain, predictable output
+ENV = {**os.environ, **QUIET_ENV}
 
 
 def nandoc(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -38,8 +39,8 @@ def test_json_report_and_exit_1_on_an_error(tmp_path, models):
 
 
 def test_config_output_file_and_fail_on(tmp_path, models):
-    data = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"],
-                     [[a, b, c * 1e5, y] for a, b, c, y in healthy_rows()])
+    write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"],
+              [[a, b, c * 1e5, y] for a, b, c, y in healthy_rows()])
     (tmp_path / "nandoc.toml").write_text(
         f'[model]\npath = "{models["binary"].as_posix()}"\n'
         '[data]\npath = "data.csv"\ntarget = "label"\n')
@@ -107,7 +108,7 @@ def cli():
     from nandoc.cli import app
 
     runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args], env={"NO_COLOR": "1"})
+    return lambda *args: runner.invoke(app, [str(a) for a in args], env=QUIET_ENV)
 
 
 def test_init_then_check_in_process(tmp_path, models, cli):

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from nandoc.config import Config
-from nandoc.pipeline import check
+from nandoc.drivers.check import check
 from nandoc.loading.custom_objects import import_source
 from tests.conftest import healthy_rows, write_csv
 

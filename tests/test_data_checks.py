@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nandoc.config import Config, WindowConfig
-from nandoc.pipeline import check
+from nandoc.drivers.check import check
 from tests.conftest import healthy_rows, write_csv
 
 
@@ -68,7 +68,7 @@ def test_data_unscaled_static_lists_every_large_column(tmp_path):
     from nandoc.checks.data.unscaled import unscaled
     from nandoc.loading.dataset import build_dataset
     from nandoc.loading.table import open_table, scan_table
-    from nandoc.engine.inputs import ScannedFile
+    from nandoc.loading.table import ScannedFile
 
     rows = [[round(a * 1e6, 1), b, round(c * 1e20, 1), y] for a, b, c, y in healthy_rows()]
     p = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], rows)

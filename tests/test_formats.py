@@ -3,6 +3,7 @@ catalogue: pure functions of a Report or the catalogue, no TensorFlow needed."""
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
@@ -185,33 +186,65 @@ def test_verbose_text_lists_checks_with_reasons_and_timings():
     assert "\x1b[" not in out
 
 
-def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
-    import io
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
 
-    from nandoc.cli import _color_wanted
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
+@pytest.mark.parametrize("terminal, no_color, coloured", [
+    (True, None, True), (False, None, False), (True, "1", False), (False, "1", False),
+    (True, "", True)])  # no-color.org: set to a non-empty value
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch, terminal, no_color,
+                                                           coloured):
+    """The text report as `nandoc check` prints it to a stream."""
+    from nandoc.cli.output import color_wanted
 
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    assert _color_wanted(Terminal()) and not _color_wanted(io.StringIO())
-    monkeypatch.setenv("NO_COLOR", "1")
-    assert not _color_wanted(Terminal())
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    stream = Terminal() if terminal else io.StringIO()
+    assert color_wanted(stream) is coloured
+    out = render(REPORT, Format.TEXT, color=color_wanted(stream))
+    assert ("\x1b[" in out) is coloured
 
 
 # -- explain: one catalogue --------------------------------------------------------------------
 
 
+def detectors(cause: str):
+    """What the explain command passes the renderer: the registered checks emitting `cause`."""
+    from nandoc.checks import load_all
+    from nandoc.core.registry import checks_emitting
+
+    load_all()
+    return checks_emitting(cause)
+
+
 @pytest.mark.parametrize("cause", CONTRACT_IDS)
 def test_explain_covers_every_contract_cause(cause):
-    text = explain_render.text(CAUSES[cause])
+    text = explain_render.text(CAUSES[cause], detectors(cause))
     for heading in ("What it is", "Why it makes NaN", "How to confirm", "How to fix",
                     "Example:"):
         assert f"\n{heading}" in text or f"  {heading}" in text, (cause, heading)
     example = CAUSES[cause].example.splitlines()[0]
     assert f"    {example}" in text
     assert text.startswith(f"{cause}: {CAUSES[cause].summary}")
+
+
+def test_explain_names_the_checks_and_their_files():
+    from nandoc.core.registry import CheckSpec
+
+    spec = CheckSpec(id="data-nonfinite", title="", needs=(), causes=("data-nonfinite",),
+                     func=lambda: (), module="nandoc.checks.data.nonfinite")
+    text = explain_render.text(CAUSES["data-nonfinite"], [spec])
+    assert text.endswith("Detected by nandoc check: data-nonfinite "
+                         "(nandoc/checks/data/nonfinite.py).\n")
+    text = explain_render.text(CAUSES["unclipped-log"], detectors("unclipped-log"))
+    paths = re.findall(r"\(([\w/]+\.py)\)", text)
+    assert paths and all((REPO / path).is_file() for path in paths)
+    assert explain_render.text(CAUSES["data-nonfinite"], []).rstrip().endswith(
+        "callback inside your own fit.")  # causes only training shows keep their wording
 
 
 def test_explain_index_lists_every_cause_and_suggests_near_misses():
@@ -223,8 +256,14 @@ def test_explain_index_lists_every_cause_and_suggests_near_misses():
 
 def test_docs_catalogue_is_generated_from_the_catalogue():
     """docs/causes.md is `nandoc explain --markdown`; regenerate it after editing causes.py."""
+    from typer.testing import CliRunner
+
+    from nandoc.cli import app
+
     current = (REPO / "docs" / "causes.md").read_text(encoding="utf-8")
-    assert current == explain_render.markdown(), \
+    res = CliRunner().invoke(app, ["explain", "--markdown"])
+    assert res.exit_code == 0, res.output
+    assert current == res.stdout, \
         "docs/causes.md is stale: run `nandoc explain --markdown > docs/causes.md`"
 
 

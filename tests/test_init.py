@@ -23,7 +23,7 @@ def folder_with(tmp_path, model_path, header=("a", "b", "c", "label"), rows=None
 
 
 def test_init_writes_a_config_that_check_runs_cleanly(tmp_path, models):
-    from nandoc.pipeline import check
+    from nandoc.drivers.check import check
 
     folder = folder_with(tmp_path, models["binary"])
     path, p = write_config(folder)
@@ -40,7 +40,7 @@ def test_init_writes_a_config_that_check_runs_cleanly(tmp_path, models):
 
 
 def test_init_takes_the_window_from_the_model_input(tmp_path, models):
-    from nandoc.pipeline import check
+    from nandoc.drivers.check import check
 
     folder = folder_with(tmp_path, models["seq8"], rows=healthy_rows(200))
     path, p = write_config(folder)

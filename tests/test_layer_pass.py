@@ -334,7 +334,7 @@ def test_measured_activation_loss_mismatch(heads, head, fires):
 
 def test_measured_unscaled_supersedes_static_end_to_end(tmp_path, nets):
     from nandoc.config import Config
-    from nandoc.pipeline import check
+    from nandoc.drivers.check import check
 
     model_path = tmp_path / "model.keras"
     m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="first"),
@@ -354,7 +354,7 @@ def test_measured_unscaled_supersedes_static_end_to_end(tmp_path, nets):
 
 def test_measured_mismatch_supersedes_the_static_read_end_to_end(tmp_path, heads):
     from nandoc.config import Config
-    from nandoc.pipeline import check
+    from nandoc.drivers.check import check
 
     model_path = tmp_path / "linear.keras"
     heads["linear"].save(model_path)

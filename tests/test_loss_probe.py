@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nandoc.config import Config
-from nandoc.pipeline import check
+from nandoc.drivers.check import check
 from nandoc.loading.custom_objects import import_source
 from tests.conftest import healthy_rows, write_csv
 

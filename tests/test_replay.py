@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nandoc.config import Config, TrainConfig, load_config
-from nandoc.replay.command import replay
+from nandoc.drivers.replay import replay
 from tests.conftest import SAMPLES, healthy_rows, write_csv
 
 
@@ -44,7 +44,7 @@ def test_healthy_run_trains_the_requested_epochs_and_is_clean(tmp_path, regressi
     report = replay(cfg(regression_model, regression_csv(tmp_path / "d.csv")))
     summary = report.extra["replay"]
     assert summary["stopped_by"] == "done" and summary["steps_ran"] == 3 * 8
-    assert "first_nonfinite" not in report.extra
+    assert report.first_nonfinite is None
     assert [f for f in report.findings if f.severity.value == "error"] == []
 
 
@@ -57,7 +57,7 @@ def test_steps_bound_the_run(tmp_path, regression_model):
 def test_a_high_learning_rate_diverges_and_a_lower_one_is_verified(tmp_path, regression_model):
     data = regression_csv(tmp_path / "d.csv", scale=30.0)
     report = replay(cfg(regression_model, data, learning_rate=0.5, epochs=20))
-    first = report.extra["first_nonfinite"]
+    first = report.first_nonfinite.to_dict()
     assert first["epoch"] >= 1 and first["where"] in ("loss", "backward", "update", "forward")
     top = report.findings[0]
     assert top.cause in ("learning-rate-too-high", "exploding-gradients")
@@ -71,7 +71,7 @@ def test_a_nan_cell_stops_at_its_batch_with_the_row_and_a_verified_drop(tmp_path
                                                                         regression_model):
     data = regression_csv(tmp_path / "d.csv", nan_row=70)  # batch 3 of epoch 1
     report = replay(cfg(regression_model, data))
-    first = report.extra["first_nonfinite"]
+    first = report.first_nonfinite.to_dict()
     assert (first["epoch"], first["step"]) == (1, 3) and 70 in first["rows"]
     [f] = [f for f in report.findings if f.cause == "data-nonfinite"]
     assert f.location.column == "b" and (f.location.epoch, f.location.step) == (1, 3)
@@ -84,9 +84,9 @@ def test_the_state_after_a_failure_is_the_last_finite_state(tmp_path, regression
     import keras
     import tensorflow as tf
 
-    from nandoc.pipeline import load_inputs
-    from nandoc.replay import loop
-    from nandoc.replay.watch import WatchedStep
+    from nandoc.drivers.files import load_inputs
+    from nandoc.watch import loop
+    from nandoc.watch.step import WatchedStep
 
     data = regression_csv(tmp_path / "d.csv", nan_row=70)
     inputs = load_inputs(cfg(regression_model, data))
@@ -101,18 +101,20 @@ def test_the_state_after_a_failure_is_the_last_finite_state(tmp_path, regression
             loss = ref.compute_loss(x=xb, y=yb, y_pred=ref(xb, training=True))
         grads = tape.gradient(loss, ref.trainable_variables)
         ref.optimizer.apply(grads, ref.trainable_variables)
-        assert log.loss[i] == pytest.approx(float(loss), rel=1e-5)
+        assert log.log.loss[i] == pytest.approx(float(loss), rel=1e-5)
         norm = float(tf.linalg.global_norm(grads))
-        assert log.grad_norm[i] == pytest.approx(norm, rel=1e-4)
+        assert log.log.grad_norm[i] == pytest.approx(norm, rel=1e-4)
     for a, b in zip(inputs.model.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
-def test_where_trap_sample_stops_at_epoch_45_and_the_double_where_is_verified():
+def test_where_trap_sample_stops_in_the_where_and_the_double_where_is_verified():
+    # The epoch depends on the CPU's float rounding (45 on one x86 CPU, 66 on another): the
+    # NaN comes at the first step where some residual rounds to exactly 0.
     report = replay(load_config(SAMPLES / "where_trap_loss" / "nandoc.toml"))
-    first = report.extra["first_nonfinite"]
-    assert (first["epoch"], first["step"], first["where"], first["op"]) == (45, 26, "backward",
-                                                                             "where")
+    first = report.first_nonfinite.to_dict()
+    assert (first["where"], first["op"], first["line"]) == ("backward", "where", 15)
+    assert 1 <= first["epoch"] <= 100 and first["step"] >= 1
     top = report.findings[0]
     assert top.cause == "where-gradient-trap" and top.location.line == 15
     assert top.verified_fix.nan_free and top.verified_fix.steps_ran > 0
@@ -134,5 +136,5 @@ def test_validation_that_turns_nan_is_localised(tmp_path, regression_model):
     from dataclasses import replace
 
     report = replay(replace(c, validation_path=val), epochs=1)
-    first = report.extra["first_nonfinite"]
+    first = report.first_nonfinite.to_dict()
     assert first["where"] == "validation" and first["epoch"] == 1

@@ -21,8 +21,8 @@ def test_replay_where_trap_sample_json_and_plot(tmp_path):
     doc = json.loads(res.stdout)
     assert doc["command"] == "replay"
     first = doc["first_nonfinite"]
-    assert {k: first[k] for k in ("epoch", "step", "where", "op")} == {
-        "epoch": 45, "step": 26, "where": "backward", "op": "where"}
+    assert {k: first[k] for k in ("where", "op", "line")} == {
+        "where": "backward", "op": "where", "line": 15}  # the epoch depends on the CPU
     top = doc["findings"][0]
     assert top["cause"] == "where-gradient-trap"
     assert top["verified_fix"]["nan_free"] is True and top["verified_fix"]["steps_ran"] > 0

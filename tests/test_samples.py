@@ -7,7 +7,7 @@ import json
 import pytest
 
 from nandoc.config import load_config
-from nandoc.pipeline import check
+from nandoc.drivers.check import check
 from tests.conftest import SAMPLES
 from tests.test_cli import nandoc
 

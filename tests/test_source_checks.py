@@ -12,13 +12,14 @@ import pytest
 import nandoc.checks.source.python_branch
 import nandoc.checks.source.unsafe_math
 import nandoc.checks.source.where_trap  # noqa: F401  (importing registers the checks)
-from nandoc.engine.inputs import Inputs
+from nandoc.analysis.source import static_suspects
 from nandoc.config import Config
 from nandoc.core.finding import Finding, Severity
 from nandoc.core.registry import all_checks
 from nandoc.core.report import Outcome
-from nandoc.loading.custom_objects import SourceFile
+from nandoc.engine.inputs import Inputs
 from nandoc.engine.runner import run_checks
+from nandoc.loading.custom_objects import SourceFile
 
 SOURCE_CHECKS = ("source-python-branch", "source-unsafe-math", "source-where-trap")
 
@@ -286,7 +287,8 @@ def source(tmp_path: Path, code: str, name: str = "losses.py") -> SourceFile:
 
 def run_static(*sources: SourceFile) -> list[Finding]:
     specs = {s.id: s for s in all_checks()}
-    return [f for cid in SOURCE_CHECKS for f in specs[cid].func(sources=list(sources))]
+    suspects = static_suspects(list(sources))
+    return [f for cid in SOURCE_CHECKS for f in specs[cid].func(suspects=suspects)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -448,6 +450,6 @@ def test_load_all_registers_the_source_checks():
     load_all()
     specs = {s.id: s for s in all_checks()}
     for cid in SOURCE_CHECKS:
-        assert specs[cid].needs == ("sources",) and specs[cid].title
+        assert specs[cid].needs == ("suspects",) and specs[cid].title
     assert set(specs["source-unsafe-math"].causes) == {
         "unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow"}

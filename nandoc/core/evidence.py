@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -37,3 +37,27 @@ def first_sentence(message: str, limit: int = 200) -> str:
             text = text[: text.index(end) + 1]
             break
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float], width: int = 40, log: bool = True) -> str:
+    """A one-line trace of a series; ✖ marks a non-finite point (or a non-positive one on a
+    log scale). The last point (the one before the NaN) always stays in view."""
+    import numpy as np
+
+    v = np.asarray(list(values), dtype=np.float64)
+    if v.size == 0:
+        return ""
+    if v.size > width:
+        idx = np.linspace(0, v.size - 1, width).round().astype(int)
+        v = v[idx]
+    finite = np.isfinite(v) & ((v > 0) if log else True)
+    if not finite.any():
+        return "✖" * len(v)
+    t = np.where(finite, np.log10(np.where(finite, v, 1.0)) if log else v, np.nan)
+    lo, hi = np.nanmin(t), np.nanmax(t)
+    span = (hi - lo) or 1.0
+    return "".join("✖" if not ok else BLOCKS[int((x - lo) / span * (len(BLOCKS) - 1))]
+                   for x, ok in zip(t, finite))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from nandoc.core.causes import CAUSES, TIER_MODEL
 from nandoc.core.finding import Finding

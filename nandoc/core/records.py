@@ -8,8 +8,9 @@ read both without re-running anything.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 WHERE = ("data", "forward", "loss", "backward", "update", "validation")
 
@@ -63,10 +64,7 @@ class StepLog:
     stopped_by: str = "done"  # done | nan | steps | interrupted | error
     error: str | None = None  # what the train step raised, as fit would have
     optimizer: str | None = None  # the optimizer's class name
-
-    @property
-    def steps_ran(self) -> int:
-        return len(self.loss)
+    steps_ran: int = 0  # every step recorded, also those a long run's log let go (`trim`)
 
     @property
     def nonfinite(self) -> bool:
@@ -76,9 +74,19 @@ class StepLog:
     def record(self, epoch: int, step: int, loss: float, grad_norm: float = math.nan,
                layer_grad_norms: tuple[float, ...] = (), learning_rate: float = math.nan
                ) -> None:
+        self.steps_ran += 1
         self.epoch.append(int(epoch))
         self.step.append(int(step))
         self.loss.append(float(loss))
         self.grad_norm.append(float(grad_norm))
         self.layer_grad_norms.append(tuple(float(v) for v in layer_grad_norms))
         self.learning_rate.append(float(learning_rate))
+
+    def trim(self, head: int, tail: int) -> None:
+        """Keep the first `head` and the last `tail` rows: a long run's log stays bounded and
+        still holds its start (divergence) and the steps before the failure (growth)."""
+        if len(self.loss) <= head + tail:
+            return
+        for series in (self.epoch, self.step, self.loss, self.grad_norm, self.layer_grad_norms,
+                       self.learning_rate):
+            del series[head:len(series) - tail]

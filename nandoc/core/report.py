@@ -8,6 +8,7 @@ from typing import Any
 
 from nandoc.core.finding import FailOn, Finding, Severity
 from nandoc.core.ranking import rank
+from nandoc.core.records import FirstNonfinite
 
 SCHEMA_VERSION = 1
 
@@ -41,7 +42,8 @@ class Report:
     checks: tuple[CheckResult, ...] = ()
     inputs: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)  # command-specific, e.g. first_nonfinite
+    extra: dict[str, Any] = field(default_factory=dict)  # command-specific, e.g. replay's series
+    first_nonfinite: FirstNonfinite | None = None  # where training first turned non-finite
 
     @classmethod
     def build(cls, command: str, version: str, findings: list[Finding], **kw: Any) -> Report:

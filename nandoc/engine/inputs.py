@@ -17,14 +17,7 @@ from nandoc.core.records import FirstNonfinite, StepLog
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
-from nandoc.loading.table import DataScan, Table
-
-
-@dataclass(frozen=True)
-class ScannedFile:
-    table: Table
-    scan: DataScan
-    role: str  # "data" or "validation"
+from nandoc.loading.table import ScannedFile
 
 
 # Shared measurements: need name -> (the loaded inputs it is computed from, how).
@@ -105,6 +98,15 @@ class Inputs:
         if isinstance(value, Exception):
             raise value
         return value
+
+    def optional(self, need: str, default: Any = None) -> Any:
+        """`need` when it is there and could be computed, else `default`."""
+        if not self.has(need):
+            return default
+        try:
+            return self.get(need)
+        except Exception:  # the checks that need it report the failure
+            return default
 
     def kwargs_for(self, needs: tuple[str, ...]) -> dict[str, Any]:
         return {n: self.get(n) for n in needs}

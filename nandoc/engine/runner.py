@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from nandoc.core.finding import Finding
-from nandoc.core.registry import CheckSpec, all_checks
+from nandoc.core.registry import CheckSpec
 from nandoc.core.report import CheckResult, Outcome
 from nandoc.engine.inputs import Inputs
 
@@ -33,14 +33,3 @@ def run_checks(inputs: Inputs, specs: Iterable[CheckSpec]) -> tuple[list[Finding
         results.append(CheckResult(spec.id, Outcome.RAN, findings=len(found)))
     return findings, results
 
-
-def run_all_checks(inputs: Inputs) -> tuple[list[Finding], list[CheckResult]]:
-    """Every registered check on `inputs`; a check module that failed to import is reported
-    as a check that could not run."""
-    from nandoc.checks import load_all
-
-    broken = load_all()
-    findings, results = run_checks(inputs, all_checks())
-    results += [CheckResult(module.rsplit(".", 1)[-1], Outcome.FAILED, message=error)
-                for module, error in sorted(broken.items())]
-    return findings, results

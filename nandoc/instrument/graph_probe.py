@@ -18,9 +18,10 @@ from __future__ import annotations
 import linecache
 import re
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -192,7 +193,7 @@ def _ancestors(op, limit: int = 10_000) -> set[str]:
 
 def _select_traps(ops, values, forward: list[OpHit], where_of, n: int) -> tuple[SelectTrap, ...]:
     traps = []
-    roots = {h.op_name for h in forward}
+    roots = list(dict.fromkeys(h.op_name for h in forward))  # in graph order: deterministic
     for op in ops:
         if op.type not in SELECT_OPS or op.name.startswith("gradients"):
             continue

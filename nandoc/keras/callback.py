@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 import warnings
 from collections import deque
 from collections.abc import Sequence
@@ -40,9 +39,13 @@ from typing import Any, TextIO
 
 import keras
 
-from nandoc.keras.batch import BATCH_NAME, to_arrays, update_finding, where_first
+from nandoc.core.records import StepLog
+from nandoc.keras import at_nan
+from nandoc.watch.state import DeviceSnapshot
 
 FLAG = "__nandoc_finite__"
+# The step log keeps the first LOG_HEAD steps and the last LOG_TAIL: bounded over long runs.
+LOG_HEAD, LOG_TAIL = 100, 1000
 ON_NAN = ("stop", "restore")
 
 
@@ -98,28 +101,21 @@ class NanDoctor(keras.callbacks.Callback):
         self.first_nonfinite: dict[str, Any] | None = None
         self.restores = 0
         self._built: tuple | None = None  # (model, Keras' train function, ours): kept across fits
-        self._copy: Any = None
-        self._copy_ids: list[int] = []
+        self._snapshot = DeviceSnapshot()
         self._reset_state()
 
     # -- state -------------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
-        self._pending: deque = deque()  # (epoch, step, global step, batches, flag tensor)
-        self._snapshot: list[Any] | None = None
+        self._pending: deque = deque()  # (epoch, step, global step, batches, flag, loss)
         self._snapshot_at: tuple[int, int] | None = None
+        self.steplog = StepLog()  # the logged loss of every step (bounded: see LOG_HEAD)
         self._since_snapshot = 0
         self._global_step = 0
         self._epoch = 0
         self._step = 0
         self._original: Any = None
         self._active = False
-        self._snapshot_vars: list[Any] = []
-
-    def _variables(self) -> list[Any]:
-        """Everything a restore puts back: the model's weights and the optimizer's state."""
-        opt = getattr(self.model, "optimizer", None)
-        return list(self.model.weights) + list(getattr(opt, "variables", []) or [])
 
     def _watched(self) -> list[Any]:
         return [v for v in self.model.weights
@@ -129,7 +125,10 @@ class NanDoctor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._reset_state()
+        self._snapshot.clear()
         self.report, self.first_nonfinite, self.restores = None, None, 0
+        opt = getattr(self.model, "optimizer", None)
+        self.steplog.optimizer = type(opt).__name__ if opt is not None else None
         if keras.backend.backend() != "tensorflow" or not hasattr(self.model, "_make_function"):
             warnings.warn("NanDoctor watches training on the TensorFlow backend only; it does "
                           "nothing on this one.", stacklevel=2)
@@ -226,7 +225,7 @@ class NanDoctor(keras.callbacks.Callback):
             self._check()
         self.model.train_function = self._original
         self._pending.clear()
-        self._snapshot = None
+        self._snapshot.clear()
         self._active = False
 
     # -- per step ----------------------------------------------------------------------------
@@ -250,50 +249,39 @@ class NanDoctor(keras.callbacks.Callback):
         tf = self._tf
         pending = list(self._pending)
         self._pending.clear()
-        # The one host sync: a single flag is read as it is, several are stacked first.
-        flags = ([float(pending[0][4])] if len(pending) == 1 else
-                 tf.stack([p[4] for p in pending]).numpy().tolist())
-        bad = next((i for i, f in enumerate(flags) if f != 1.0), None)
+        # The one host sync: each step's flag and logged loss, read together.
+        nan = tf.constant(float("nan"))
+        pairs = tf.stack([tf.stack([p[4], nan if p[5] is None else tf.cast(p[5], tf.float32)])
+                          for p in pending]).numpy()
+        bad = next((i for i, (f, _) in enumerate(pairs) if f != 1.0), None)
+        for (epoch, step, *_), (_, loss) in zip(pending[:None if bad is None else bad + 1],
+                                                pairs, strict=False):
+            self.steplog.record(epoch + 1, step + 1, float(loss))
+        if len(self.steplog.loss) >= LOG_HEAD + 2 * LOG_TAIL:
+            self.steplog.trim(LOG_HEAD, LOG_TAIL)
         if bad is None:
-            if self._since_snapshot >= self.snapshot_every or not self._snapshot_complete():
+            if self._since_snapshot >= self.snapshot_every or \
+                    not self._snapshot.complete(self.model):
                 self._take_snapshot()
             return
         self._on_nonfinite(*pending[bad])
 
     def _take_snapshot(self, initial: bool = False) -> None:
-        variables = self._variables()
         if initial and _nonfinite_names(self._watched()):
             return  # the model came in non-finite: there is nothing finite to keep
-        if [id(v) for v in variables] != self._copy_ids:
-            # One compiled call copies every variable on its device (rebuilt when the set of
-            # variables changes: an optimizer builds its state in the first step).
-            tf = self._tf
-            self._copy = tf.function(lambda: [tf.identity(v) for v in variables])
-            self._copy_ids = [id(v) for v in variables]
-        self._snapshot = self._copy()
-        self._snapshot_vars = variables
+        self._snapshot.take(self.model)
         self._snapshot_at = (self._epoch, self._step + (0 if initial else 1))
         self._since_snapshot = 0
-
-    def _snapshot_complete(self) -> bool:
-        return self._snapshot is not None and len(self._snapshot_vars) == len(self._variables())
-
-    def _restore(self) -> bool:
-        if self._snapshot is None:
-            return False
-        for v, value in zip(self._snapshot_vars, self._snapshot, strict=True):
-            v.assign(value)
-        return True
 
     # -- at the first NaN --------------------------------------------------------------------
 
     def _on_nonfinite(self, epoch: int, step: int, global_step: int, batches: list[Any],
                       flag: Any, loss: Any) -> None:
         bad_weights = _nonfinite_names(self._watched())
-        restored = self._restore()
+        restored = self._snapshot.restore()
         where_kept = self._snapshot_at
         if self.report is None:
-            self.first_nonfinite = {
+            facts = {
                 "epoch": epoch + 1, "step": step + 1, "global_step": global_step,
                 "loss": _float(loss), "loss_finite": _float(loss) is not None,
                 "nonfinite_weights": bad_weights[:20],
@@ -301,8 +289,10 @@ class NanDoctor(keras.callbacks.Callback):
                 "restored_from": ({"epoch": where_kept[0] + 1, "step": where_kept[1]}
                                   if restored and where_kept else None),
             }
-            self.report = self._diagnose(batches)
-            self._publish(self.report)
+            self.report, first = at_nan.diagnose_batch(self.model, batches, self.data,
+                                                       self.sources, self.steplog, facts)
+            self.first_nonfinite = first.to_dict()
+            at_nan.publish(self.report, self.report_path, self.verbose, self.stream)
         elif self.verbose:
             self._print(f"nandoc: non-finite values again at epoch {epoch + 1}, step "
                         f"{step + 1}; weights restored ({self.restores + 1} restores).\n")
@@ -316,72 +306,8 @@ class NanDoctor(keras.callbacks.Callback):
             self._print(f"nandoc: stopping training: {why}.\n")
         self.model.stop_training = True
 
-    def _diagnose(self, batches: list[Any]):
-        """nandoc's checks on the failing batch, from the weights the model holds now."""
-        from dataclasses import replace
-
-        from nandoc import __version__
-        from nandoc.api import build_inputs, run
-        from nandoc.core.report import Report
-
-        started = time.perf_counter()
-        info = dict(self.first_nonfinite or {})
-        try:
-            arrays = to_arrays(batches, self.model.distribute_strategy, self.data)
-            info["batch_size"] = arrays.size
-            if arrays.note:
-                info["note"] = arrays.note
-            if arrays.x is not None and arrays.y is not None:
-                inputs = build_inputs(self.model, arrays.x, arrays.y,
-                                      batch_size=max(arrays.size, 1), sources=self.sources,
-                                      rows=arrays.rows, name=BATCH_NAME)
-            else:
-                inputs = build_inputs(self.model, None, None, sources=self.sources)
-            report = run(inputs, "callback", started)
-            info.update(where_first(self.model, inputs))
-            extra = update_finding(self.model, inputs, info)
-            if extra is not None:
-                report = Report.build("callback", __version__, [*report.findings, extra],
-                                      checks=report.checks, inputs=report.inputs,
-                                      timings=report.timings)
-        except Exception as exc:  # never break the user's training because of nandoc
-            info["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
-            report = Report.build("callback", __version__, [])
-        self.first_nonfinite = info
-        return replace(report, extra={**report.extra, "first_nonfinite": info})
-
-    def _publish(self, report: Any) -> None:
-        from nandoc.atomic import write_text_atomic
-        from nandoc.render import Format, render
-
-        if self.report_path is not None:
-            try:
-                self.report_path.parent.mkdir(parents=True, exist_ok=True)
-                write_text_atomic(self.report_path, render(report, Format.JSON))
-            except OSError as exc:
-                self._print(f"nandoc: could not write {self.report_path}: {exc.strerror}\n")
-        if not self.verbose:
-            return
-        info = report.extra.get("first_nonfinite", {})
-        stream = self.stream or sys.stderr
-        color = stream.isatty() and "NO_COLOR" not in os.environ if hasattr(
-            stream, "isatty") else False
-        head = _headline(info)
-        if info.get("diagnosis_error"):
-            body = f"nandoc could not run its checks on the batch: {info['diagnosis_error']}\n"
-        elif report.findings:
-            body = render(report, Format.TEXT, color=color)
-        else:
-            body = ("No nandoc check found a cause on this batch"
-                    + (f": {info['detail']}" if info.get("detail") else "") + ".\n")
-        self._print(head + "\n" + body)
-        if self.report_path is not None:
-            self._print(f"nandoc: report saved to {self.report_path}\n")
-
     def _print(self, text: str) -> None:
-        stream = self.stream or sys.stderr
-        stream.write(text)
-        stream.flush()
+        at_nan.say(self.stream or sys.stderr, text)
 
 
 def _float(value: Any) -> float | None:
@@ -392,31 +318,3 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None  # JSON has no NaN
-
-
-def _headline(info: dict[str, Any]) -> str:
-    loss = info.get("loss")
-    what = []
-    if loss is not None:
-        what.append(f"the loss was still finite ({loss:.4g})")
-    elif not info.get("loss_finite", True):
-        what.append("the loss was non-finite")
-    weights = info.get("nonfinite_weights") or []
-    if weights:
-        shown = ", ".join(weights[:3]) + (" …" if len(weights) > 3 else "")
-        what.append(f"{len(weights)} weight(s) non-finite: {shown}")
-    kept = info.get("restored_from")
-    if kept and kept["step"] == 0:
-        restored = f"; weights restored to those at the start of epoch {kept['epoch']}"
-    elif kept:
-        restored = (f"; weights restored to those after epoch {kept['epoch']}, step "
-                    f"{kept['step']}")
-    else:
-        restored = "; no finite weights had been kept, the weights are left as they are"
-    detail = str(info.get("detail") or "").replace("batch 'first' has", "the batch has")
-    if info.get("where") == "update":
-        detail = ("from the kept weights the batch runs finite forward and backward: the "
-                  "update made the weights non-finite")
-    where = f"; {detail}" if detail else ""
-    return (f"nandoc: non-finite training step at epoch {info.get('epoch')}, step "
-            f"{info.get('step')} ({'; '.join(what) or 'non-finite'}){where}{restored}.")

@@ -37,6 +37,12 @@ class Split:
     path: Path
     n_source_rows: int  # rows of the file segment the samples were cut from
     n_total: int | None = None  # samples in the whole segment; None: all of them are here
+    in_memory: bool = False  # arrays handed in: `path` is only a name to show, no file
+
+    @property
+    def file(self) -> str | None:
+        """The file name findings locate rows in; None for in-memory arrays."""
+        return None if self.in_memory else self.path.name
 
     @property
     def n(self) -> int:

@@ -316,3 +316,44 @@ def with_source(info: LossInfo, obj: Any) -> LossInfo:
         return info
     return LossInfo(info.name, info.fn, info.builtin, info.from_logits, info.output,
                     file=file, line=line)
+
+
+def built_input_shape(config: dict[str, Any]) -> tuple[int | None, ...] | None:
+    """The input shape Keras recorded when the model was built, if the config has one: what
+    tells a subclassed model's input, whose structure is Python code and not in the config."""
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    return _shape(inner.get("build_input_shape")) or _shape(
+        (config.get("build_config") or {}).get("input_shape"))
+
+
+def saved_compile_config(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The compile settings saved with a model, read without Keras (nothing in the file runs):
+    a .keras archive keeps them in its config, an .h5 file in its training_config attribute.
+    `config` is what inspect_model_file returned; None when nothing was saved or readable."""
+    if path.suffix.lower() == ".keras":
+        compiled = config.get("compile_config")
+        return compiled if isinstance(compiled, dict) else None
+    import json
+
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("training_config")
+        if raw is None:
+            return None
+        compiled = json.loads(raw if isinstance(raw, str) else raw.decode("utf-8"))
+    except Exception:  # h5py raises OSError, KeyError...; the loss is then just not named
+        return None
+    return compiled if isinstance(compiled, dict) else None
+
+
+def saved_loss_name(compile_config: dict[str, Any] | None) -> str | None:
+    """The loss named in saved compile settings: a built-in's name or a custom function's."""
+    loss = (compile_config or {}).get("loss")
+    if isinstance(loss, str):
+        return loss
+    if isinstance(loss, dict):
+        inner = loss.get("config")
+        return inner if isinstance(inner, str) else loss.get("class_name")
+    return None

@@ -27,12 +27,13 @@ from polars.exceptions import PanicException
 
 from nandoc.errors import DataError
 from nandoc.loading.csvfile import first_ragged_line, sniff, trailing_blank_lines
+from nandoc.loading.frames import array_frame, first_line, npz_frame
 from nandoc.loading.sample import KEEP_ALL_BYTES, KEEP_ALL_ROWS, RowCapture, RowSample, SamplePlan
 from nandoc.loading.stats import FIRST_ROWS, FLOAT32_MAX, ColumnScan, ColumnStats
 from nandoc.loading.targets import TargetAccumulator, TargetStats
 
 __all__ = ["ROW", "ColumnScan", "DataScan", "FIRST_ROWS", "FLOAT32_MAX", "NA_TOKENS",
-           "ScanPlan", "ScanStopped", "Table", "open_table", "scan_table"]
+           "ScanPlan", "ScanStopped", "ScannedFile", "Table", "open_table", "scan_table"]
 
 # An optional column of a table's frame giving each row's number (in-memory arrays whose
 # samples span several rows); files number their rows from 1 in order.
@@ -64,6 +65,11 @@ class Table:
     # a numeric column sends that column down the text path, where every NA token is known)
     null_values: tuple[str, ...] = ()
 
+    @property
+    def file(self) -> str | None:
+        """The file name findings locate rows in; None for in-memory arrays."""
+        return None if self.kind == "arrays" else self.path.name
+
     def lines_of(self, rows: list[int]) -> tuple[int, ...] | None:
         """Editor line numbers for data rows, for text files."""
         if self.kind != "csv":
@@ -78,6 +84,15 @@ class DataScan:
     columns: dict[str, ColumnScan] = field(default_factory=dict)
     targets: dict[str, TargetStats] = field(default_factory=dict)  # per planned target column
     sample: RowSample | None = None  # the rows kept for the model passes
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """A data file as the checks read it: the table, its scan, and its role in the run."""
+
+    table: Table
+    scan: DataScan
+    role: str  # "data" or "validation"
 
 
 @dataclass(frozen=True)
@@ -139,7 +154,7 @@ def open_table(path: Path) -> Table:
             text = frozenset(n for n, t in schema.items() if not _numeric_dtype(t))
             frame = None
         else:
-            memory = _npz_frame(path)
+            memory = npz_frame(path)
             columns = tuple(memory.columns)
             text = frozenset()
             frame = memory.lazy()
@@ -152,11 +167,20 @@ def open_table(path: Path) -> Table:
             raise DataError(_csv_error(path, kind, layout.separator, layout.header_fields,
                                        exc)) from None
         raise DataError(f"The data file {path} could not be read as {kind.upper()}: "
-                        f"{_first_line(exc)}. Check that the file is complete and in that "
+                        f"{first_line(exc)}. Check that the file is complete and in that "
                         f"format.") from None
     if not columns:
         raise DataError(f"The data file {path} has no columns.")
     return Table(path, kind, frame, columns, text, 0, ",", size)
+
+
+def array_table(columns: dict[str, np.ndarray], rows: np.ndarray, name: str) -> Table:
+    """In-memory arrays as a table (one 1-D array per column), scanned like a file: `rows`
+    numbers each row (several rows may share a number: the timesteps of one window); `name`
+    is shown where a file's name would be."""
+    frame = array_frame(columns, rows, ROW)
+    return Table(Path(name), "arrays", frame.lazy(), tuple(columns), frozenset(), 0, ",",
+                 int(frame.estimated_size()))
 
 
 def _numeric_dtype(dtype: pl.DataType) -> bool:
@@ -176,50 +200,6 @@ def _na_spellings(head: pl.DataFrame) -> tuple[str, ...]:
         hits = cells.filter(cells.str.strip_chars().str.to_lowercase().is_in(NA_TOKENS))
         seen.update(str(v) for v in hits.unique().to_list() if str(v))
     return tuple(sorted(seen))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
-
-
-def _npz_frame(path: Path) -> pl.DataFrame:
-    try:
-        arrays = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise DataError(f"The data file {path} is not a readable .npz archive: "
-                        f"{_first_line(exc)}. Save it with np.savez.") from None
-    if not hasattr(arrays, "files"):
-        raise DataError(f"The data file {path} holds a single array, not an .npz archive of "
-                        f"named arrays. Save it with np.savez(path, x=features, y=labels).")
-    try:
-        with arrays:
-            named = {k: arrays[k] for k in arrays.files}
-    except Exception as exc:
-        raise DataError(f"The data file {path} is not a readable .npz archive: "
-                        f"{_first_line(exc)}.") from None
-    cols: dict[str, np.ndarray] = {}
-    for key, arr in named.items():
-        if arr.ndim == 1:
-            cols[key] = arr
-        elif arr.ndim == 2:
-            for i in range(arr.shape[1]):
-                cols[f"{key}{i}"] = arr[:, i]
-        else:
-            raise DataError(
-                f"In {path}, array '{key}' has {arr.ndim} dimensions. nandoc reads rows of "
-                f"features: save it as 2-D (rows x features) and set [data.window] so nandoc "
-                f"builds the windows itself."
-            )
-    lengths = {len(v) for v in cols.values()}
-    if len(lengths) > 1:
-        raise DataError(f"In {path}, the arrays have different lengths "
-                        f"({', '.join(f'{k}: {len(v)}' for k, v in cols.items())}); every "
-                        f"array must have one entry per row.")
-    try:
-        return pl.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in cols.items()})
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"In {path}, an array is not numeric: {_first_line(exc)}.") from None
 
 
 # --- the streaming pass ------------------------------------------------------------------------
@@ -371,7 +351,7 @@ def _csv_error(path: Path, kind: str, sep: str, n_columns: int, exc: BaseExcepti
                 f"{n_columns} columns (ragged rows; delimiter {shown}). Fix that row, or quote "
                 f"text cells that contain the delimiter.")
     return (f"The data file {path} could not be parsed as {kind.upper()} "
-            f"({_first_line(exc)}). Check for an unclosed quote, ragged rows, a wrong "
+            f"({first_line(exc)}). Check for an unclosed quote, ragged rows, a wrong "
             f"delimiter or a truncated file.")
 
 

@@ -83,3 +83,12 @@ def render(report: Report, fmt: Format, options: RenderOptions | None = None,
     """`render(report, Format.TEXT, color=True)` or with a RenderOptions; keywords win."""
     options = replace(options or RenderOptions(), **overrides)
     return renderer(fmt)(report, options)
+
+
+def color_wanted(stream: Any) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to a non-empty value
+    (no-color.org). The one rule for the CLI and the callback's printed report."""
+    import os
+
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")

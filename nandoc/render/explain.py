@@ -2,15 +2,19 @@
 
 The catalogue (`nandoc.core.causes`) is the single source: the terminal explanation, the
 Markdown reference in docs/ and the README table are all read from it, and a test keeps the
-generated file in step.
+generated file in step. Which checks detect a cause comes from the driver (`checks`: the
+registry's `checks_emitting(cause_id)` once `nandoc.checks.load_all()` has run), so this module
+reads nothing but the core.
 """
 
 from __future__ import annotations
 
 import difflib
 import textwrap
+from collections.abc import Mapping, Sequence
 
 from nandoc.core.causes import ALIASES, CAUSES, TIER_DATA, TIER_DYNAMICS, TIER_EVALUATION, Cause
+from nandoc.core.registry import CheckSpec
 
 SECTIONS = (("what", "What it is"), ("why", "Why it makes NaN"), ("confirm", "How to confirm"),
             ("fix", "How to fix"))
@@ -18,19 +22,21 @@ TIER_WORDS = {TIER_DATA: "data", TIER_DYNAMICS: "training dynamics",
               TIER_EVALUATION: "evaluation"}
 
 
-def detectors(cause_id: str) -> list[str]:
-    """The ids of the registered checks that can emit `cause_id`."""
-    from nandoc.checks import load_all
-    from nandoc.core.registry import all_checks
-
-    load_all()
-    return [spec.id for spec in all_checks() if cause_id in spec.causes]
+def _module_path(module: str) -> str:
+    """nandoc.checks.data.nonfinite -> nandoc/checks/data/nonfinite.py"""
+    return module.replace(".", "/") + ".py"
 
 
-def _found_by(cause: Cause, code: str = "") -> str:
-    checks = detectors(cause.id)
+def _found_by(cause: Cause, checks: Sequence[CheckSpec], code: str = "") -> str:
+    """Which checks detect `cause` and the file each is defined in; `checks` comes from the
+    driver (the registry, once the check modules are loaded)."""
     if checks:
-        return f"Detected by {code}nandoc check{code}: {', '.join(checks)}."
+        by_module: dict[str, list[str]] = {}
+        for spec in checks:
+            by_module.setdefault(spec.module, []).append(spec.id)
+        named = "; ".join(f"{', '.join(ids)} ({code}{_module_path(module)}{code})" if module
+                          else ", ".join(ids) for module, ids in by_module.items())
+        return f"Detected by {code}nandoc check{code}: {named}."
     return (f"Found while training, not from the saved files: by {code}nandoc replay{code}, "
             f"which trains a watched copy, and by the {code}nandoc.keras.NanDoctor{code} "
             f"callback inside your own fit.")
@@ -52,8 +58,8 @@ def index() -> str:
     return "\n".join(lines) + "\n"
 
 
-def text(cause: Cause, width: int = 88) -> str:
-    """The terminal explanation of one cause."""
+def text(cause: Cause, checks: Sequence[CheckSpec], width: int = 88) -> str:
+    """The terminal explanation of one cause; `checks`: the checks that can emit it."""
     out = [f"{cause.id}: {cause.summary}", ""]
     for field, heading in SECTIONS:
         out.append(heading)
@@ -63,21 +69,23 @@ def text(cause: Cause, width: int = 88) -> str:
     out.append("  Example:")
     out.extend("    " + line for line in cause.example.splitlines())
     out.append("")
-    out.extend(textwrap.wrap(_found_by(cause), width=width))
+    out.extend(textwrap.wrap(_found_by(cause, checks), width=width, break_on_hyphens=False))
     return "\n".join(out) + "\n"
 
 
-def markdown_one(cause: Cause) -> str:
+def markdown_one(cause: Cause, checks: Sequence[CheckSpec]) -> str:
+    """One cause as a section of docs/causes.md; `checks`: the checks that can emit it."""
     tier = TIER_WORDS.get(cause.tier, "model and loss")
     parts = [f"## `{cause.id}`", "", f"*{cause.summary}* (a {tier} cause)", ""]
     for field, heading in SECTIONS:
         parts += [f"**{heading}.** {getattr(cause, field)}", ""]
-    parts += ["```python", cause.example, "```", "", _found_by(cause, "`"), ""]
+    parts += ["```python", cause.example, "```", "", _found_by(cause, checks, "`"), ""]
     return "\n".join(parts)
 
 
-def markdown() -> str:
-    """The whole catalogue as the Markdown reference kept in docs/causes.md."""
+def markdown(checks: Mapping[str, Sequence[CheckSpec]]) -> str:
+    """The whole catalogue as the Markdown reference kept in docs/causes.md; `checks`: cause id
+    -> the checks that can emit it."""
     head = [
         "# Causes of NaN that nandoc knows",
         "",
@@ -89,4 +97,5 @@ def markdown() -> str:
         *(f"| [`{c.id}`](#{c.id}) | {c.summary.replace('|', '/')} |" for c in CAUSES.values()),
         "",
     ]
-    return "\n".join(head) + "\n" + "\n".join(markdown_one(c) for c in CAUSES.values())
+    return "\n".join(head) + "\n" + "\n".join(markdown_one(c, checks.get(c.id, ()))
+                                           for c in CAUSES.values())

@@ -17,6 +17,8 @@ def to_dict(report: Report) -> dict[str, Any]:
         "findings": [f.to_dict(rank) for rank, f in enumerate(report.findings, start=1)],
     }
     out.update(report.extra)
+    if report.first_nonfinite is not None:
+        out["first_nonfinite"] = report.first_nonfinite.to_dict()
     out["checks"] = [c.to_dict() for c in report.checks]
     out["inputs"] = report.inputs
     out["timings"] = report.timings

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -115,11 +115,11 @@ def render_png(report: Report) -> bytes:
     summary = report.extra.get("replay", {})
     series = summary.get("series", {})
     steps = series.get("step", [])
-    first = report.extra.get("first_nonfinite")
+    first = report.first_nonfinite
     spe = summary.get("steps_per_epoch") or 0
     nan_step = None
-    if first and spe:
-        nan_step = (first["epoch"] - 1) * spe + max(first["step"], 1)
+    if first is not None and first.epoch and spe:
+        nan_step = (first.epoch - 1) * spe + max(first.step or 0, 1)
     last = max([*steps, nan_step or 0, 1])
     img = np.full((H, W, 3), BG, dtype=np.uint8)
     half = (H - 3 * MARGIN) // 2

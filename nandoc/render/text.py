@@ -10,6 +10,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from nandoc.core.evidence import sparkline
 from nandoc.core.finding import Finding, Severity
 from nandoc.core.report import Outcome, Report
 
@@ -56,22 +57,20 @@ def _replay_block(console: Console, report: Report) -> None:
     summary = report.extra.get("replay")
     if not summary:
         return
-    from nandoc.replay.trends import sparkline
-
-    first = report.extra.get("first_nonfinite")
+    first = report.first_nonfinite
     ran = summary.get("steps_ran", 0)
-    if first:
-        where = f"{first['where']}"
-        if first.get("layer"):
-            where += f" in layer '{first['layer']}'"
-        if first.get("op"):
-            where += f", op {first['op']}"
-        if first.get("file"):
-            where += f" at {first['file']}:{first.get('line')}"
-        rows = first.get("rows") or []
-        step = f"step {first['step']}" if first["step"] else "validation"
+    if first is not None:
+        where = f"{first.where}"
+        if first.layer:
+            where += f" in layer '{first.layer}'"
+        if first.op:
+            where += f", op {first.op}"
+        if first.file:
+            where += f" at {first.file}:{first.line}"
+        rows = list(first.rows)
+        step = f"step {first.step}" if first.step else "validation"
         line = Text.assemble(("first non-finite  ", "bold red"),
-                             f"epoch {first['epoch']}, {step}: {where}",
+                             f"epoch {first.epoch}, {step}: {where}",
                              f" (rows {', '.join(map(str, rows[:5]))})" if rows else "")
         console.print(line)
     elif summary.get("stopped_by") == "error":

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nandoc.core.evidence import plural
 from nandoc.config import Config
+from nandoc.core.evidence import plural
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.loading.dataset import Dataset
@@ -37,7 +37,7 @@ def empty_validation(data: Dataset, config: Config):
                   f"Keras 3 drops val_loss altogether and warns 'Your input ran out of data', "
                   f"so EarlyStopping and ModelCheckpoint on val_loss watch nothing."),
         location=Location(kind="config", name="validation_split" if config.validation_split
-                          else "validation_path", file=val.path.name),
+                          else "validation_path", file=val.file),
         fix=fix,
         measured={"validation_rows": val.n_source_rows, "window": data.window,
                   "validation_samples": 0},

@@ -45,7 +45,7 @@ def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, r
         cause="label-out-of-range", severity=Severity.ERROR, confidence=0.95, title=title,
         evidence=evidence, fix=fix, measured=measured,
         location=Location(kind="data", column=column, rows=tuple(rows[:10]) or None,
-                          name=info.name, file=data.train.path.name),
+                          name=info.name, file=data.train.file),
     )
 
 

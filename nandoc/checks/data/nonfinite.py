@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from nandoc.engine.inputs import ScannedFile
+from nandoc.analysis import remedies
 from nandoc.core.evidence import plural, rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.fixes import Candidate
 from nandoc.core.registry import check
 from nandoc.loading.dataset import Dataset
-from nandoc.loading.table import ColumnScan
+from nandoc.loading.table import ColumnScan, ScannedFile
 
 
 def _kinds(c: ColumnScan) -> str:
@@ -37,7 +38,12 @@ def _fix(c: ColumnScan, role: str) -> str:
             f"df['{c.name}'].replace([np.inf, -np.inf], np.nan).fillna(df['{c.name}'].median()).")
 
 
-@check(id="data-nonfinite", needs=("scan", "data"), causes=("data-nonfinite",))
+def fixes(finding: Finding) -> list[Candidate]:
+    return [Candidate(finding.cause, "drop the rows with non-finite values",
+                      remedies.drop_nonfinite_rows)]
+
+
+@check(id="data-nonfinite", needs=("scan", "data"), causes=("data-nonfinite",), fixes=fixes)
 def nonfinite(scan: list[ScannedFile], data: Dataset):
     """NaN, ±Inf, empty or unparsable cells in features or targets."""
     for scanned in scan:
@@ -60,7 +66,7 @@ def nonfinite(scan: list[ScannedFile], data: Dataset):
                           f"and, after one update, into the weights."),
                 location=Location(kind="data", column=name, rows=tuple(rows),
                                   lines=scanned.table.lines_of(rows),
-                                  file=scanned.table.path.name),
+                                  file=scanned.table.file),
                 fix=_fix(c, role),
                 measured={"cells": c.n_bad, "missing": c.n_missing, "text": c.n_text,
                           "nan": c.n_nan, "inf": c.n_posinf + c.n_neginf,

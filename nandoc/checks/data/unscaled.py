@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from nandoc.engine.inputs import ScannedFile
+from nandoc.analysis import remedies
 from nandoc.core.evidence import num, plural
 from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.fixes import Candidate
 from nandoc.core.registry import check
 from nandoc.instrument.model_graph import zero_features
 from nandoc.loading.dataset import Dataset
+from nandoc.loading.table import ScannedFile
 
 ERROR_ABS = 1e12
 WARN_ABS = 1e4
@@ -58,7 +60,13 @@ def input_scaling(model: Any, n_features: int) -> tuple[np.ndarray, np.ndarray] 
     return None
 
 
-@check(id="data-unscaled", needs=("scan", "data"), wants=("model",), causes=("data-unscaled",))
+def fixes(finding: Finding) -> list[Candidate]:
+    return [Candidate(finding.cause, "scale the features (median/IQR of the training rows)",
+                      remedies.robust_scale)]
+
+
+@check(id="data-unscaled", needs=("scan", "data"), wants=("model",), causes=("data-unscaled",),
+       fixes=fixes)
 def unscaled(scan: list[ScannedFile], data: Dataset, model: Any):
     """Feature columns whose magnitudes overflow float32 or blow up activations."""
     scaling = input_scaling(model, len(data.features))
@@ -77,7 +85,7 @@ def unscaled(scan: list[ScannedFile], data: Dataset, model: Any):
                 std = std * abs(scale[i])
             absmax = max(abs(lo), abs(hi))
             if absmax >= WARN_ABS or std >= WARN_STD:
-                rows.append({"column": name, "file": scanned.table.path.name, "min": c.min,
+                rows.append({"column": name, "file": scanned.table.file, "min": c.min,
                              "max": c.max, "std": c.std or 0.0, "absmax": absmax,
                              "scaled_by_model": scaling is not None})
     if not rows:

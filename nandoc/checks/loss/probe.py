@@ -1,74 +1,43 @@
-"""Custom losses evaluated op by op, value and gradient, over the values the output can reach.
-
-This confirms or clears what the static read of the source suspected: an unclipped log, a
-division or sqrt at zero, an exp that overflows, a where() whose unselected branch poisons the
-gradient, and a Python `if` on a tensor (the trace itself fails, as compiled fit does).
-"""
+"""Custom losses evaluated op by op over the values the model's output can reach."""
 
 from __future__ import annotations
 
-import inspect
-from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nandoc.core.evidence import first_sentence, num, plural
-from nandoc.instrument.opcauses import MEANING, PYTHON_BRANCH_ERRORS
-from nandoc.instrument.opcauses import cause_of as _cause
-from nandoc.core.causes import CAUSES
-from nandoc.core.finding import Finding, Location, Severity
-from nandoc.core.registry import all_checks, check
-from nandoc.instrument.graph_probe import GraphProbe, OpHit, SourceLine, probe, probe_eager_rows
-from nandoc.instrument.outputs import ProbePoints, output_info, probe_points
+from nandoc.analysis import remedies
+from nandoc.analysis.loss_probe import loss_findings, reachable_points
+from nandoc.analysis.source.rewrite import double_where_namespace
+from nandoc.core.finding import Finding
+from nandoc.core.fixes import Candidate
+from nandoc.core.registry import check
+from nandoc.instrument.outputs import output_info
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.dataset import Dataset
-from nandoc.loading.model import LossInfo, with_source
+from nandoc.loading.model import LossInfo
 
 
-def _display(path: str, sources: list[SourceFile]) -> str:
-    """The file as the user named it in the config, when it is one of theirs."""
-    resolved = Path(path).resolve()
-    for s in sources:
-        if s.path.resolve() == resolved:
-            return str(s.path)
-    return path
+def fixes(finding: Finding) -> list[Candidate]:
+    """Clipping inside the loss for a log that reaches 0; the double where for a where trap
+    (on the user's own line, rewritten in memory)."""
+    loc = finding.location
+    if finding.cause == "unclipped-log" and loc.kind == "loss":
+        return [Candidate(finding.cause, "clip y_pred to [1e-7, 1 - 1e-7] inside the loss",
+                          remedies.clip_loss_input)]
+    function = finding.measured.get("function")
+    if finding.cause == "where-gradient-trap" and loc.file and loc.line and function:
+        branch = finding.measured.get("unsafe_branch", "false")
+        return [Candidate(finding.cause, f"the double-where rewrite of line {loc.line}",
+                          remedies.replace_loss(
+                              lambda: double_where_namespace(loc.file, loc.line, branch),
+                              function, f"where() at {loc.file}:{loc.line}"))]
+    return []
 
 
-def _static_findings(sources: list[SourceFile]) -> list[Finding]:
-    out: list[Finding] = []
-    for spec in all_checks():
-        if spec.needs == ("sources",):
-            try:
-                out.extend(spec.func(sources=sources))
-            except Exception:  # the static check reports its own crash in the run
-                continue
-    return [f for f in out if f.basis == "static"]
-
-
-def _describe(points: ProbePoints, row: int) -> str:
-    yt = ", ".join(num(float(v)) for v in points.y_true[row][:3])
-    yp = ", ".join(num(float(v)) for v in points.y_pred[row][:3])
-    return f"y_true = {yt}, y_pred = {yp} ({points.notes[row]})"
-
-
-def _callable(info: LossInfo) -> Any:
-    import keras
-
-    fn = info.fn
-    if isinstance(fn, keras.losses.Loss) and not hasattr(fn, "fn"):
-        return fn.call
-    return getattr(fn, "fn", fn)
-
-
-@check(id="loss-probe", needs=("model", "loss", "data"), wants=("sources",),
+@check(id="loss-probe", needs=("model", "loss", "data"), wants=("sources", "suspects"),
        causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
-               "where-gradient-trap", "tensor-python-branch"))
-def probe_custom_losses(model: Any, loss: list[LossInfo], data: Dataset,
-                        sources: list[SourceFile] | None):
+               "where-gradient-trap", "tensor-python-branch"), fixes=fixes)
+def probe(model: Any, loss: list[LossInfo], data: Dataset, sources: list[SourceFile] | None,
+          suspects: tuple[Finding, ...] | None):
     """Custom losses evaluated op by op over the values the model's output can reach."""
     sources = sources or []
     out = output_info(model)
@@ -77,218 +46,8 @@ def probe_custom_losses(model: Any, loss: list[LossInfo], data: Dataset,
     custom = [info for info in loss if not info.builtin and info.fn is not None]
     if not custom:
         return
-    statics = _static_findings(sources)
-    points = _reachable_points(model, out, data)
+    points = reachable_points(model, out, data)
     for info in custom:
-        yield from loss_findings(info, points, sources, statics)
+        yield from loss_findings(info, points, sources, suspects or ())
 
 
-def _reachable_points(model: Any, out, data: Dataset) -> ProbePoints:
-    """What the output can reach, plus the model's own predictions on a few training rows."""
-    x = data.train.x[:32]
-    preds = np.asarray(model(x, training=False)) if len(x) else None
-    return probe_points(out, data.train.y, preds)
-
-
-def loss_findings(info: LossInfo, points: ProbePoints, sources: list[SourceFile],
-                  statics: list[Finding] | None = None, clear: bool = True) -> list[Finding]:
-    """Probe one custom loss at `points` (reachable values, or a real failing batch) and
-    judge what it shows; with `clear`, static suspects it covered without harm are cleared."""
-    statics = _static_findings(sources) if statics is None else statics
-    fn = _callable(info)
-    files = [f for f in [info.file, *(str(s.path) for s in sources)] if f]
-    result = probe(fn, [points.y_true, points.y_pred], files)
-    if result.traced:
-        found = list(_from_graph(info, fn, result, points, files, sources, statics))
-    else:
-        found = list(_from_failed_trace(info, fn, result, points, files, sources, statics))
-    if clear:
-        found += list(_cleared(info, result, points, statics, found, sources))
-    return found
-
-
-def _quoted(at: SourceLine | None, sources) -> str:
-    """`losses.py:15 (`the line`)`, or '?' where the line is unknown."""
-    if at is None:
-        return "?"
-    return f"{Path(_display(at.file, sources)).name}:{at.line} (`{at.text}`)"
-
-
-def _loc(info: LossInfo, path: str | None, line: int | None, sources, op: str | None = None
-         ) -> Location:
-    return Location(kind="loss", name=info.name, file=_display(path, sources) if path else None,
-                    line=line, op=op)
-
-
-def _static_fix(statics: list[Finding], cause: str, file: str | None, line: int | None) -> str:
-    for f in statics:
-        if f.cause == cause and f.location.file == file and f.location.line == line:
-            return f.fix
-    return CAUSES[cause].fix
-
-
-def _from_graph(info, fn, result: GraphProbe, points: ProbePoints, files, sources, statics
-                ) -> Iterator[Finding]:
-    n = len(points.notes)
-    grad_bad = set(result.grad_rows_nonfinite(1))
-    trapped_ops: set[str] = set()
-    for trap in result.traps:
-        rows = sorted(set(trap.rows) & grad_bad) if grad_bad else []
-        if not rows:
-            continue
-        trapped_ops.update(trap.unsafe_inputs)
-        sub = probe(fn, [points.y_true[rows], points.y_pred[rows]], files)
-        value = "finite" if sub.value_finite else "non-finite"
-        at = trap.where
-        file = _display(at.file, sources) if at else None
-        yield Finding(
-            cause="where-gradient-trap", severity=Severity.ERROR, confidence=0.95,
-            title=f"where() in loss '{info.name}' passes a NaN gradient from its unselected "
-                  f"branch",
-            evidence=(f"At {len(rows)} of the {n} probe points, e.g. "
-                      f"{_describe(points, rows[0])}, the loss value is {value} but d loss / "
-                      f"d y_pred is NaN: where() at {_quoted(at, sources)} selects the safe "
-                      f"branch, while the other branch is inf/NaN there "
-                      f"(ops {', '.join(trap.unsafe_inputs) or '?'}); where() sends that branch a "
-                      f"zero gradient and 0 × inf = NaN. Training turns the weights NaN at the "
-                      f"first batch that reaches such a point; float64 only delays it."),
-            location=_loc(info, at.file if at else None, at.line if at else None, sources,
-                          op="where"),
-            fix=_static_fix(statics, "where-gradient-trap", file, at.line if at else None),
-            measured={"rows": rows, "probe_points": n, "value_finite": sub.value_finite,
-                      "unsafe_ops": list(trap.unsafe_inputs), "unsafe_branch": trap.branch,
-                      "function": getattr(fn, "__name__", info.name)},
-        )
-    hits = [h for h in result.forward_roots if not result.value_finite]
-    hits += [h for h in result.backward_roots if h.op_name not in trapped_ops]
-    yield from _grouped(info, hits, points, sources, statics, how="traced op by op")
-
-
-def _grouped(info, hits: list[OpHit], points: ProbePoints, sources, statics, how: str
-             ) -> Iterator[Finding]:
-    groups: dict[tuple, list[OpHit]] = defaultdict(list)
-    for h in hits:
-        cause = _cause(h)
-        if cause is not None:
-            groups[(cause, h.where.file if h.where else None,
-                    h.where.line if h.where else None)].append(h)
-    n = len(points.notes)
-    for (cause, path, line), group in groups.items():
-        rows = sorted({r for h in group for r in h.rows})
-        phase = "gradient" if all(h.phase == "backward" for h in group) else "value"
-        text = group[0].where.text if group[0].where else ""
-        file = _display(path, sources) if path else None
-        example = f", e.g. {_describe(points, rows[0])}" if rows else ""
-        yield Finding(
-            cause=cause, severity=Severity.ERROR, confidence=0.92,
-            title=(f"{group[0].op_type} in loss '{info.name}' turns the {phase} non-finite"
-                   + (f" at {Path(file).name}:{line}" if file else "")),
-            evidence=(f"Evaluated {how} at {n} points the output can reach: "
-                      f"{group[0].op_type} (`{text}`) gives {group[0].kinds} in the {phase} at "
-                      f"{plural(len(rows), 'point')}{example}. {MEANING.get(cause, '')}."),
-            location=_loc(info, path, line, sources, op=group[0].op_type),
-            fix=_static_fix(statics, cause, file, line),
-            measured={"rows": rows, "probe_points": n, "phase": phase,
-                      "ops": sorted({h.op_name for h in group})},
-        )
-
-
-def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources, statics
-                       ) -> Iterator[Finding]:
-    at = result.trace_error_at
-    error = result.trace_error or ""
-    if not any(s in error for s in PYTHON_BRANCH_ERRORS):
-        raise RuntimeError(f"the loss '{info.name}' could not be traced: {error}")
-    yield Finding(
-        cause="tensor-python-branch", severity=Severity.ERROR, confidence=0.98,
-        title=f"Python branch on a tensor in loss '{info.name}' breaks compiled training",
-        evidence=(f"Tracing the loss the way compiled model.fit does raised "
-                  f"{first_sentence(error)} at {_quoted(at, sources)}: fit stops at its first "
-                  f"step. With "
-                  f"run_eagerly=True it raises 'The truth value of an array with more than one "
-                  f"element is ambiguous' instead, and only a batch of one sample runs."),
-        location=_loc(info, at.file if at else None, at.line if at else None, sources,
-                      op="if"),
-        fix=CAUSES["tensor-python-branch"].fix,
-        measured={"error": error[:300]},
-    )
-    hits = probe_eager_rows(fn, [points.y_true, points.y_pred], files)
-    as_ops = [OpHit("forward" if not h.value_finite else "backward", h.op_type or "", "",
-                    h.where, (h.row,), "nan/inf") for h in hits if h.op_type]
-    yield from _grouped(info, as_ops, points, sources, statics,
-                        how="one sample at a time, eagerly (the branch prevents tracing)")
-
-
-def _cleared(info, result: GraphProbe, points, statics: list[Finding], found: list[Finding],
-             sources) -> Iterator[Finding]:
-    """Static suspects on lines the probe ran, where nothing non-finite appeared."""
-    if not result.traced:
-        return
-    covered = {(str(Path(f).resolve()), line) for f, line in result.covered}
-    confirmed = {f.place for f in found}
-    for s in statics:
-        file, line = s.location.file, s.location.line
-        if not file or not line or s.place in confirmed:
-            continue
-        if (str(Path(file).resolve()), line) not in covered:
-            continue
-        if s.cause == "tensor-python-branch":
-            why = "the loss traced as compiled fit traces it, so this branch is not on a tensor"
-        else:
-            why = (f"evaluated op by op at {len(points.notes)} points the output can reach, its "
-                   f"value and gradient stayed finite")
-        yield s.with_(
-            severity=Severity.INFO, confidence=0.6, basis="measured",
-            title=f"cleared: {s.title}",
-            evidence=f"Suspected from the code, but {why}.",
-            fix="Nothing to do for this line, unless the output can leave the probed range.",
-        )
-
-
-def _metric_functions(model: Any, sources: list[SourceFile]) -> list[LossInfo]:
-    """Custom metric functions named in the saved compile config, found in the user's files."""
-    try:
-        config = model.get_compile_config() or {}
-    except Exception:
-        return []
-    objects = {k: v for s in sources for k, v in s.objects.items()}
-    found: list[LossInfo] = []
-
-    def visit(entry: Any) -> None:
-        if isinstance(entry, (list, tuple)):
-            for e in entry:
-                visit(e)
-        elif isinstance(entry, dict) and "class_name" not in entry:
-            for e in entry.values():
-                visit(e)
-        elif isinstance(entry, dict) and entry.get("class_name") == "function":
-            fn = objects.get(str(entry.get("config")))
-            if fn is not None and not inspect.isclass(fn):
-                found.append(with_source(LossInfo(fn.__name__, fn, False, False, None), fn))
-
-    visit(config.get("metrics"))
-    return found
-
-
-@check(id="metric-probe", needs=("model", "data", "sources"),
-       causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
-               "where-gradient-trap", "tensor-python-branch"))
-def probe_custom_metrics(model: Any, data: Dataset, sources: list[SourceFile]):
-    """Custom metric functions evaluated op by op over the values the output can reach."""
-    out = output_info(model)
-    if out is None:
-        return
-    metrics = _metric_functions(model, sources)
-    if not metrics:
-        return
-    statics = _static_findings(sources)
-    points = _reachable_points(model, out, data)
-    for info in metrics:
-        for f in loss_findings(info, points, sources, statics):
-            if f.severity is Severity.ERROR:  # a NaN metric misleads; it does not train
-                f = f.with_(severity=Severity.WARNING,
-                            title=f.title.replace("loss", "metric", 1),
-                            evidence=f.evidence + " A metric gets no gradient, so this makes "
-                            "the logged metric NaN (and any callback watching it) rather than "
-                            "the weights.")
-            yield f.with_(location=replace(f.location, kind="metric"))

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from nandoc.core.evidence import num
-from nandoc.instrument.model_graph import OutputLayer, activation_name, last_axis, output_layers
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
+from nandoc.instrument.model_graph import OutputLayer, activation_name, last_axis, output_layers
 from nandoc.loading.model import LossInfo
 
 BINARY = {"binary_crossentropy", "binary_focal_crossentropy"}

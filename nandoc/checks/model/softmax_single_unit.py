@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from nandoc.analysis import remedies
 from nandoc.core.evidence import num
-from nandoc.instrument.model_graph import activation_name, output_layers, output_shape, walk_layers
 from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.fixes import Candidate
 from nandoc.core.registry import check
+from nandoc.instrument.model_graph import activation_name, output_layers, output_shape, walk_layers
 
 CONSTANT = {"softmax": 1.0, "log_softmax": 0.0}  # the one value each gives over one unit
 WHY = {"softmax": "exp(z) / sum(exp(z)) = exp(z) / exp(z) = 1",
@@ -75,7 +77,15 @@ def _predict(model: Any, index: int) -> np.ndarray | None:
     return keras.ops.convert_to_numpy(outs[index])
 
 
-@check(id="softmax-single-unit", needs=("model",), causes=("softmax-single-unit",))
+def fixes(finding: Finding) -> list[Candidate]:
+    if not finding.location.layer:
+        return []
+    name = finding.location.layer.split("/")[-1]
+    return [Candidate(finding.cause, f"sigmoid in place of the softmax of layer '{name}'",
+                      remedies.sigmoid_for(name))]
+
+
+@check(id="softmax-single-unit", needs=("model",), causes=("softmax-single-unit",), fixes=fixes)
 def softmax_single_unit(model: Any) -> Iterator[Finding]:
     """Softmax over an axis of size 1: the layer outputs 1.0 whatever its input."""
     produces = {o.path: o for o in output_layers(model)}

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from nandoc.core.evidence import num, plural, rows_phrase
-from nandoc.instrument.model_graph import fed_by_input, walk_layers, zero_features
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
+from nandoc.instrument.model_graph import fed_by_input, walk_layers, zero_features
 from nandoc.loading.dataset import Dataset, Split
 
 BLOWUP = 1e3  # |output| of a standardised feature this large means it is not standard at all

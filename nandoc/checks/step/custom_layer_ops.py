@@ -10,8 +10,9 @@ static suspects on lines the trace ran without harm are cleared.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,7 @@ def _display(file: str, sources: list[SourceFile]) -> str:
 
 
 @check(id="step-custom-layer-ops", needs=("model", "data", "sources"), wants=("config",),
-       causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
-               "where-gradient-trap"))
+       causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow"))
 def custom_layer_ops(model: Any, data: Dataset, sources: list[SourceFile],
                      config: Config | None):
     """Custom layers traced op by op on their real input batches."""

@@ -84,7 +84,7 @@ def data_unscaled(data: Dataset, passes: tuple[LayerPass, ...]):
         evidence=(f"on batch '{b.name}' ({rows_phrase(b.rows)}) the output of {first}layer "
                   f"'{layer}' {what}; column '{column}' reaches {num(value)} there "
                   f"({rows_phrase(rows) if rows else 'no single row'}); {consequence}."),
-        location=Location(kind="data", column=column, file=data.train.path.name,
+        location=Location(kind="data", column=column, file=data.train.file,
                           rows=rows[:50] or None),
         fix=f"Scale '{column}' and the other large columns before the model sees them. "
             f"{CAUSES['data-unscaled'].fix}",
@@ -92,7 +92,7 @@ def data_unscaled(data: Dataset, passes: tuple[LayerPass, ...]):
         measured={"batch": b.name, "layer": layer, "overflow": strength == 2,
                   "rows": list(rows[:50]),
                   # the static check's shape, so either finding reads the same downstream
-                  "columns": [{"column": data.features[j], "file": data.train.path.name,
+                  "columns": [{"column": data.features[j], "file": data.train.file,
                                "absmax": float(cols[j])}
                               for j in np.argsort(-cols, kind="stable") if cols[j] >= LARGE_INPUT]},
     )

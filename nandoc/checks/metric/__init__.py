@@ -1,0 +1,1 @@
+"""Checks of custom metric functions."""

@@ -1,0 +1,75 @@
+"""A loss that diverges from the first steps, confirmed by re-running them at a tenth of the
+rate; or an update that breaks the weights within the first steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nandoc.analysis import remedies
+from nandoc.analysis.trends import (
+    DIVERGENCE_WINDOW,
+    diverges_early,
+    last_finite,
+    update_blowup,
+    update_blowup_finding,
+)
+from nandoc.core.causes import CAUSES
+from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.fixes import Candidate
+from nandoc.core.records import FirstNonfinite, StepLog
+from nandoc.core.registry import check
+
+CAUSE = "learning-rate-too-high"
+
+
+def fixes(finding: Finding) -> list[Candidate]:
+    """1/10, then 1/100 of the rate: the first one verified NaN-free is the advice."""
+    lr = float(finding.measured.get("learning_rate") or 0.0) or None
+    out = []
+    for factor in (10, 100):
+        change = (f"learning rate {lr / factor:g} (1/{factor})" if lr else
+                  f"1/{factor} of the learning rate")
+        out.append(Candidate(CAUSE, change, remedies.scale_learning_rate(1.0 / factor),
+                             from_start=True,
+                             advice=f"Use {change}: verified NaN-free over {{steps}} steps."))
+    return out
+
+
+@check(id="train-learning-rate-too-high", needs=("steplog",),
+       wants=("first_nonfinite", "rerun"), causes=(CAUSE,), fixes=fixes)
+def learning_rate_too_high(steplog: StepLog, first_nonfinite: FirstNonfinite | None,
+                           rerun: Callable[..., StepLog] | None):
+    """The loss diverges from the first steps at the configured learning rate."""
+    diverging, evidence = diverges_early(steplog)
+    lr = last_finite(steplog.learning_rate)
+    if diverging:
+        yield _diverging(steplog, evidence, lr, rerun)
+        return
+    blowup = update_blowup(steplog, first_nonfinite)
+    if blowup is not None and blowup.early:
+        yield update_blowup_finding(CAUSE, 0.6, steplog, first_nonfinite, blowup)
+
+
+def _diverging(log: StepLog, evidence: str, lr: float | None,
+               rerun: Callable[..., StepLog] | None) -> Finding:
+    confirmed = False
+    if rerun is not None and lr is not None:
+        # The same first steps, from the same initial weights, at a tenth of the rate.
+        slow = rerun(learning_rate_factor=0.1, steps=min(DIVERGENCE_WINDOW, log.steps_ran))
+        slow_diverges, slow_evidence = diverges_early(slow)
+        confirmed = not slow_diverges and not slow.nonfinite
+        evidence += (f". At {lr / 10:g} (a tenth), from the same initial weights, "
+                     + ("the same steps do not diverge" if confirmed else
+                        f"it still diverges ({slow_evidence})"))
+    shown = f"{lr:g}" if lr is not None else "the configured rate"
+    return Finding(
+        cause=CAUSE,
+        severity=Severity.ERROR if log.nonfinite else Severity.WARNING,
+        confidence=0.9 if confirmed else 0.5,
+        title=f"the loss diverges from the first steps at learning rate {shown}",
+        evidence=evidence + ".",
+        location=Location(kind="optimizer", name=log.optimizer),
+        fix=(f"Lower the learning rate (to {lr / 10:g} or below), or warm it up over the first "
+             f"epoch." if lr is not None else CAUSES[CAUSE].fix),
+        measured={"learning_rate": lr, "confirmed_at_tenth": confirmed},
+    )

@@ -1,0 +1,208 @@
+"""The command line: options become a library call, then a renderer, then an exit code.
+
+The commands here are thin: the options they share are declared in `options`, and what every
+command does around its library call (errors, colour, rendering, exit codes) is in `output`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from nandoc.cli.options import (
+    CAUSE_ARG,
+    CONFIG_OPT,
+    CUSTOM_OBJECTS_OPT,
+    DATA_ARG,
+    EPILOG,
+    EPOCHS_OPT,
+    FAIL_ON_OPT,
+    FOLDER_ARG,
+    FORCE_OPT,
+    FORMAT_OPT,
+    INIT_QUIET_OPT,
+    MARKDOWN_OPT,
+    MODEL_ARG,
+    OUTPUT_OPT,
+    PLOT_OPT,
+    QUIET_OPT,
+    SEED_OPT,
+    STEPS_OPT,
+    TARGET_OPT,
+    UNSAFE_OPT,
+    VERBOSE_OPT,
+    VERIFY_FIXES_OPT,
+    VERSION_OPT,
+    examples,
+    verbosity,
+)
+from nandoc.cli.output import (
+    color_wanted,
+    fail,
+    finish,
+    quiet_tensorflow,
+    terminal_stderr,
+    user_errors,
+    write_plot,
+)
+from nandoc.core.finding import FailOn
+from nandoc.errors import NandocError
+from nandoc.render import QUIET, Format
+
+app = typer.Typer(
+    name="nandoc",
+    help="A doctor for Keras/TensorFlow training runs whose loss turns into NaN.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main_options(version: bool = VERSION_OPT) -> None:
+    """A doctor for Keras/TensorFlow training runs whose loss turns into NaN."""
+
+
+@app.command(epilog=examples(
+    "nandoc check model.keras data.csv --target label",
+    "nandoc check --config nandoc.toml --format json --output report.json",
+    "nandoc check --format github --fail-on warning   # in a GitHub workflow",
+    "nandoc check --format junit --output nandoc.xml  # for CI test reporters",
+    "nandoc check -q && echo 'no NaN risk'"))
+def check(
+    model: Path | None = MODEL_ARG,
+    data: Path | None = DATA_ARG,
+    config: Path | None = CONFIG_OPT,
+    target: str | None = TARGET_OPT,
+    custom_objects: list[Path] | None = CUSTOM_OBJECTS_OPT,
+    fmt: Format = FORMAT_OPT,
+    output: Path | None = OUTPUT_OPT,
+    fail_on: FailOn = FAIL_ON_OPT,
+    unsafe: bool = UNSAFE_OPT,
+    seed: int | None = SEED_OPT,
+    quiet: bool = QUIET_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Check a model, its loss and its data for NaN causes, in seconds."""
+    from nandoc.config import load_config, with_overrides
+
+    level = verbosity(quiet, verbose)
+    quiet_tensorflow()
+    with user_errors():
+        cfg = with_overrides(load_config(config), model=model, data=data, target=target,
+                             custom_objects=custom_objects, seed=seed, unsafe=unsafe)
+        from nandoc.drivers.check import check as run_check
+        from nandoc.quiet import native_stderr_captured
+
+        with native_stderr_captured() as captured:
+            report = run_check(cfg)
+    finish(report, fmt, output, fail_on, level, captured.text)
+
+
+@app.command(epilog=examples(
+    "nandoc replay                                  # ./nandoc.toml, its [train] epochs",
+    "nandoc replay --epochs 2 --steps 200 --plot replay.png",
+    "nandoc replay --no-verify-fixes --format json -o replay.json"))
+def replay(
+    model: Path | None = MODEL_ARG,
+    data: Path | None = DATA_ARG,
+    config: Path | None = CONFIG_OPT,
+    target: str | None = TARGET_OPT,
+    custom_objects: list[Path] | None = CUSTOM_OBJECTS_OPT,
+    epochs: int | None = EPOCHS_OPT,
+    steps: int | None = STEPS_OPT,
+    verify_fixes: bool = VERIFY_FIXES_OPT,
+    plot: Path | None = PLOT_OPT,
+    fmt: Format = FORMAT_OPT,
+    output: Path | None = OUTPUT_OPT,
+    fail_on: FailOn = FAIL_ON_OPT,
+    unsafe: bool = UNSAFE_OPT,
+    seed: int | None = SEED_OPT,
+    quiet: bool = QUIET_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Train a watched copy of the model for a few epochs; stop at the first NaN and explain it."""
+    from nandoc.config import load_config, with_overrides
+
+    level = verbosity(quiet, verbose)
+    quiet_tensorflow()
+    with user_errors():
+        cfg = with_overrides(load_config(config), model=model, data=data, target=target,
+                             custom_objects=custom_objects, seed=seed, unsafe=unsafe)
+        from nandoc.drivers.replay import replay as run_replay
+        from nandoc.quiet import native_stderr_captured
+        from nandoc.render.progress import replay_progress
+
+        live = fmt is Format.TEXT and level > QUIET and color_wanted(sys.stderr)
+        with terminal_stderr(live) as terminal, native_stderr_captured() as captured, \
+                terminal(), replay_progress(live, epochs or cfg.train.epochs) as bar:
+            report = run_replay(cfg, epochs=epochs, steps=steps, verify_fixes=verify_fixes,
+                                progress=bar.update if bar is not None else None)
+    if plot is not None:
+        write_plot(report, plot)
+    finish(report, fmt, output, fail_on, level, captured.text)
+
+
+@app.command(epilog=examples(
+    "nandoc explain                       # every cause id with a one-line summary",
+    "nandoc explain where-gradient-trap",
+    "nandoc explain --markdown > docs/causes.md"))
+def explain(cause: str | None = CAUSE_ARG, markdown: bool = MARKDOWN_OPT) -> None:
+    """What a cause is, why it makes NaN, how to confirm and fix it. No argument: list all."""
+    from nandoc.core.causes import CAUSES, get_cause
+    from nandoc.render import explain as render_explain
+
+    if cause is None and not markdown:
+        typer.echo(render_explain.index(), nl=False)
+        return
+    if cause is not None:
+        try:
+            c = get_cause(cause)
+        except KeyError:
+            fail(NandocError(f"Unknown cause '{cause}'.{render_explain.suggest(cause)} "
+                             f"`nandoc explain` with no argument lists the {len(CAUSES)} cause "
+                             f"ids."))
+    # Which checks detect a cause is the registry's to say, once the check modules are loaded.
+    from nandoc.checks import load_all
+    from nandoc.core.registry import checks_emitting
+
+    load_all()
+    if cause is None:
+        by_cause = {cid: checks_emitting(cid) for cid in CAUSES}
+        typer.echo(render_explain.markdown(by_cause), nl=False)
+        return
+    checks = checks_emitting(c.id)
+    typer.echo(render_explain.markdown_one(c, checks) if markdown
+               else render_explain.text(c, checks), nl=False)
+
+
+@app.command(epilog=examples(
+    "nandoc init                  # the model and data in the current folder",
+    "nandoc init runs/exp3 --force && nandoc check -c runs/exp3/nandoc.toml"))
+def init(folder: Path = FOLDER_ARG, force: bool = FORCE_OPT,
+         quiet: bool = INIT_QUIET_OPT) -> None:
+    """Write a commented nandoc.toml for the model and data in a folder.
+
+    It reads the model's saved config (never runs its code) for the input shape and the custom
+    objects, and the data's header for the target column; every guess is explained in a
+    comment. An existing nandoc.toml is never replaced without --force.
+    """
+    from nandoc.init import summary, write_config
+
+    with user_errors():
+        path, plan = write_config(folder, force=force)
+    if not quiet:
+        typer.echo(summary(plan, path), nl=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("nandoc: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,118 @@
+"""What every command does around its library call: the error contract, colour, the terminal's
+stderr while TensorFlow's is captured, and rendering, writing and exiting."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from nandoc.core.finding import FailOn
+from nandoc.errors import NandocError
+from nandoc.render import VERBOSE, Format, color_wanted
+
+
+def quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import warnings
+
+    warnings.filterwarnings("ignore", module="keras")
+    warnings.filterwarnings("ignore", module="tensorflow")
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Every command's error contract: the user's problem is one paragraph and exit 2; Ctrl-C
+    says so and exits 130; a bug in nandoc is one paragraph saying where the crash log is."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):  # click's own exits are exceptions too: let them through
+        raise
+    except NandocError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("nandoc: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        from nandoc.errors import crash_report
+
+        typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
+        raise typer.Exit(2) from None
+
+
+def fail(exc: NandocError) -> None:
+    typer.echo(f"nandoc: error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from nandoc.atomic import write_text_atomic
+
+    try:
+        write_text_atomic(output, text)
+    except OSError as exc:
+        fail(NandocError(f"Could not write the report to {output} ({exc.strerror}). Choose a "
+                         f"writable path for --output."))
+
+
+def write_plot(report, plot: Path) -> None:
+    """The --plot PNG of loss and gradient norm per step."""
+    from nandoc.atomic import write_bytes_atomic
+    from nandoc.render.plot import render_png
+
+    try:
+        write_bytes_atomic(plot, render_png(report))
+    except OSError as exc:
+        fail(NandocError(f"Could not write the plot to {plot} ({exc.strerror}). Choose a "
+                         f"writable path for --plot."))
+
+
+@contextlib.contextmanager
+def terminal_stderr(enabled: bool):
+    """While TensorFlow's native stderr is captured, keep Python's sys.stderr (the progress
+    bar) on the terminal: yields a context manager that points sys.stderr at a copy of the
+    terminal's file descriptor taken before the capture."""
+    if not enabled:
+        yield contextlib.nullcontext
+        return
+    sys.stderr.flush()
+    fd = os.dup(sys.stderr.fileno())
+    stream = open(fd, "w", encoding="utf-8", errors="replace", closefd=True)
+
+    @contextlib.contextmanager
+    def swapped():
+        saved, sys.stderr = sys.stderr, stream
+        try:
+            yield
+        finally:
+            stream.flush()
+            sys.stderr = saved
+
+    try:
+        yield swapped
+    finally:
+        stream.close()
+
+
+def finish(report, fmt: Format, output: Path | None, fail_on: FailOn, verbosity: int,
+           captured_log: str) -> None:
+    """Render, write, show the captured TensorFlow log when verbose, exit by --fail-on."""
+    from nandoc.render import RenderOptions, render
+
+    options = RenderOptions(color=fmt is Format.TEXT and output is None
+                            and color_wanted(sys.stdout),
+                            fail_on=fail_on, verbosity=verbosity, base_dir=Path.cwd())
+    emit(render(report, fmt, options), output)
+    if verbosity >= VERBOSE and captured_log.strip():
+        typer.echo("--- TensorFlow's log, captured while nandoc ran ---", err=True)
+        typer.echo(captured_log.rstrip(), err=True)
+    if report.extra.get("replay", {}).get("stopped_by") == "interrupted":
+        typer.echo("nandoc: interrupted; the report shows what was found so far", err=True)
+        raise typer.Exit(130)
+    raise typer.Exit(report.exit_code(fail_on))

@@ -1,0 +1,135 @@
+"""Inputs from files, as check and replay gather them: the config's model, data and custom objects."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
+from threading import Event
+
+from nandoc.config import Config
+from nandoc.engine.inputs import Inputs
+from nandoc.errors import ConfigError
+from nandoc.loading.custom_objects import import_source
+from nandoc.loading.dataset import (
+    ModelInput,
+    build_dataset,
+    check_fit,
+    check_model_fits,
+    check_outputs,
+    scan_plan,
+)
+from nandoc.loading.model import (
+    SavedModelSummary,
+    inspect_model_file,
+    refuse_unsafe,
+    summarise_config,
+)
+from nandoc.loading.table import ScannedFile, Table, open_table, scan_table
+
+# A small file's scan ends within QUICK_SCAN_S, so its errors come before TensorFlow imports;
+# a larger one is not waited for: its scan overlaps the import.
+QUICK_SCAN_S = 0.25
+QUICK_SCAN_BYTES = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    data: ScannedFile | None
+    val: ScannedFile | None
+
+
+def _open_tables(cfg: Config) -> tuple[Table | None, Table | None]:
+    """Open the data files (header and first rows only): bad paths and formats fail fast."""
+    data = open_table(cfg.data_path) if cfg.data_path is not None else None
+    val = open_table(cfg.validation_path) if cfg.validation_path is not None else None
+    return data, val
+
+
+def _scan_files(cfg: Config, tables: tuple[Table | None, Table | None], window_hint: int | None,
+                stop: Event, sample: bool) -> _Scanned:
+    def one(table: Table | None, role: str) -> ScannedFile | None:
+        if table is None:
+            return None
+        plan = scan_plan(cfg, table, window_hint)
+        if not sample:
+            plan = replace(plan, keep_all_rows=2**62, keep_all_bytes=2**62)
+        return ScannedFile(table, scan_table(table, plan, stop), role)
+
+    return _Scanned(one(tables[0], "data"), one(tables[1], "validation"))
+
+
+def _model_input_from(summary: SavedModelSummary | None) -> ModelInput | None:
+    if summary is None or summary.n_inputs is None:
+        return None
+    if summary.n_inputs != 1:
+        names = list(summary.input_names) or [f"input {i + 1}" for i in range(summary.n_inputs)]
+        return ModelInput.from_shapes([()] * summary.n_inputs, names)
+    return ModelInput.from_shapes([summary.input_shape], []) if summary.input_shape else None
+
+
+def _check_data_fits(cfg: Config, scanned: _Scanned, summary: SavedModelSummary | None) -> None:
+    """The data errors that need no model (or only its saved config): before TensorFlow."""
+    if scanned.data is None:
+        return
+    table, scan = scanned.data.table, scanned.data.scan
+    if summary is not None and summary.n_outputs:
+        check_outputs(summary.n_outputs, summary.output_names, cfg.target)
+    check_fit(table, scan, cfg, _model_input_from(summary))
+
+
+def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
+    """Load what the config names. The data scan runs in a thread while TensorFlow imports.
+
+    Everything that can be refused without TensorFlow is refused first: the model file is
+    inspected (format, Lambda layers, input shape) and the data files opened before the model
+    loads; a small file's scan finishes before the import starts, so its errors come at once.
+    A large file keeps a bounded sample of rows for the model passes unless `sample` is False.
+    """
+    if cfg.model_path is None and cfg.data_path is None:
+        raise ConfigError(
+            "Nothing to check: give a model and data as arguments (nandoc check model.keras "
+            "data.csv --target label) or in a nandoc.toml ([model] path, [data] path); "
+            "`nandoc init` writes one for the files in the current folder."
+        )
+    summary = None
+    if cfg.model_path is not None:
+        summary = summarise_config(inspect_model_file(cfg.model_path))
+        refuse_unsafe(cfg.model_path, summary, cfg.unsafe)
+    tables = _open_tables(cfg)
+    hint = summary.input_shape[1] if summary and summary.input_shape and len(
+        summary.input_shape) == 3 and summary.input_shape[1] else None
+    inputs = Inputs(config=cfg)
+    stop = Event()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nandoc-scan")
+    try:
+        scanning = pool.submit(_scan_files, cfg, tables, hint, stop, sample)
+        size = sum(t.size_bytes for t in tables if t is not None)
+        try:
+            scanned: _Scanned | None = scanning.result(
+                timeout=QUICK_SCAN_S if size <= QUICK_SCAN_BYTES else 0)
+        except FutureTimeout:
+            scanned = None
+        if scanned is not None:
+            _check_data_fits(cfg, scanned, summary)
+        inputs.sources = [import_source(p) for p in cfg.custom_objects]
+        if cfg.model_path is not None:
+            from nandoc.loading.model import describe_losses, load_model
+
+            objects = {k: v for s in inputs.sources for k, v in s.objects.items()}
+            inputs.model = load_model(cfg.model_path, objects, cfg.unsafe)
+            inputs.loss = describe_losses(inputs.model)
+        scanned = scanned or scanning.result()
+    except BaseException:
+        stop.set()  # a failed load or Ctrl-C: the scan ends at its next batch
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    inputs.scan = [s for s in (scanned.data, scanned.val) if s is not None]
+    if scanned.data is not None:
+        model_input = (check_model_fits(inputs.model, cfg.target)
+                       if inputs.model is not None else None)
+        inputs.data = build_dataset(scanned.data.table, scanned.data.scan, cfg, model_input,
+                                    scanned.val.table if scanned.val else None,
+                                    scanned.val.scan if scanned.val else None)
+    return inputs

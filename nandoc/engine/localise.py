@@ -1,0 +1,129 @@
+"""Where the first non-finite value was born: the failing batch re-run from the last finite state,
+layer by layer and through custom losses op by op. One path for replay and the callback.
+
+The drivers bring the batch and what their own step could tell (`hint`: replay's step flags,
+the callback's "the update did it" when the batch runs finite from the restored weights); the
+layer pass names the layer, the loss probe the op and the line, and non-finite inputs the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from nandoc.core.evidence import rows_phrase
+from nandoc.core.finding import Finding, Location, Severity
+from nandoc.core.records import FirstNonfinite
+from nandoc.instrument.batches import Batch
+from nandoc.instrument.layers import LayerPass, run_layer_pass
+from nandoc.instrument.outputs import ProbePoints
+from nandoc.loading.custom_objects import SourceFile
+from nandoc.loading.model import LossInfo
+
+# The layer pass's vocabulary -> the contract's `where`.
+WHERE = {"data": "data", "forward": "forward", "loss": "loss", "backward": "backward",
+         "weight": "update"}
+
+
+@dataclass(frozen=True)
+class Localised:
+    first: FirstNonfinite
+    findings: list[Finding]
+    layer_pass: LayerPass | None
+    # The failing batch measured from the last finite state (NaN when not measured).
+    loss: float = math.nan
+    grad_norm: float = math.nan
+
+
+def localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, step: int,
+             sources: list[SourceFile], features: tuple[str, ...], file: str | None,
+             hint: str, seed: int = 0, validation: bool = False,
+             suspects: tuple[Finding, ...] = (), extra: dict[str, Any] | None = None
+             ) -> Localised:
+    """Localise the first non-finite value of the step (`epoch`, `step`) that ran `batch`."""
+    try:
+        lp = run_layer_pass(model, losses or None, batch, seed=seed)
+    except Exception:  # the localisation is best effort; the driver's hint still says where
+        lp = None
+    seen = lp.first_nonfinite if lp is not None else None
+    where = "validation" if validation else (WHERE.get(seen.where, "forward") if seen else hint)
+    detail = seen.detail if seen is not None else None
+    if seen is None and where == "update":
+        detail = ("from the last finite weights, the failing batch's forward pass, loss and "
+                  "gradients are all finite: the NaN came from the size of the update (learning "
+                  "rate, exploding gradients) or from the steps since those weights were kept")
+    bad_rows = _nonfinite_rows(batch)
+    rows = bad_rows or [int(r) for r in batch.rows[:10]]
+    findings = _data_findings(batch, features, file, epoch, step, bad_rows) if bad_rows else []
+    op = line = path = None
+    for f in _loss_findings(losses, lp, batch, sources, suspects, epoch, step):
+        findings.append(f)
+        if op is None:
+            op, path, line = f.location.op, f.location.file, f.location.line
+            found = [int(batch.rows[i]) for i in f.measured.get("rows", []) if i < batch.n]
+            rows = found or rows
+    first = FirstNonfinite(where=where, epoch=epoch, step=step,
+                           layer=seen.layer if seen is not None else None, op=op, file=path,
+                           line=line, rows=tuple(rows[:10]), detail=detail,
+                           extra=dict(extra or {}))
+    return Localised(first, findings, lp, *_measured(lp))
+
+
+def _measured(lp: LayerPass | None) -> tuple[float, float]:
+    if lp is None:
+        return math.nan, math.nan
+    norms = [w.grad_norm for w in lp.weights if w.grad_norm is not None]
+    grad = math.sqrt(sum(n * n for n in norms)) if norms else math.nan
+    return (lp.loss if lp.loss is not None else math.nan), grad
+
+
+def _loss_findings(losses: list[LossInfo], lp: LayerPass | None, batch: Batch,
+                   sources: list[SourceFile], suspects: tuple[Finding, ...], epoch: int,
+                   step: int) -> list[Finding]:
+    """Custom losses probed op by op at the model's real predictions on the failing batch."""
+    from nandoc.analysis.loss_probe import loss_findings
+
+    if lp is None or lp.y_pred is None:
+        return []
+    out = []
+    for loss in losses:
+        if loss.builtin or loss.fn is None:
+            continue
+        y_pred = np.asarray(lp.y_pred, dtype=np.float32).reshape(len(batch.y), -1)
+        points = ProbePoints(batch.y.astype(np.float32), y_pred, tuple(
+            f"file row {r}, the model's prediction at epoch {epoch} step {step}"
+            for r in batch.rows))
+        for f in loss_findings(loss, points, sources, suspects, clear=False):
+            if f.severity is Severity.ERROR:
+                out.append(f.with_(location=replace(f.location, epoch=epoch, step=step)))
+    return out
+
+
+def _nonfinite_rows(batch: Batch) -> list[int]:
+    x = batch.x.reshape(batch.n, -1)
+    y = batch.y.reshape(batch.n, -1)
+    bad = ~(np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1))
+    return [int(r) for r in batch.rows[bad]]
+
+
+def _data_findings(batch: Batch, features: tuple[str, ...], file: str | None, epoch: int,
+                   step: int, rows: list[int]) -> list[Finding]:
+    x = batch.x.reshape(batch.n, -1, len(features))
+    out = []
+    for j, name in enumerate(features):
+        mask = ~np.isfinite(x[:, :, j]).all(axis=1)
+        if mask.any():
+            col_rows = [int(r) for r in batch.rows[mask]]
+            out.append(Finding(
+                cause="data-nonfinite", severity=Severity.ERROR, confidence=0.99,
+                title=f"non-finite input in column '{name}' at epoch {epoch} step {step}",
+                evidence=(f"The batch of the first non-finite step holds non-finite values in "
+                          f"'{name}' at {rows_phrase(col_rows)}."),
+                location=Location(kind="data", column=name, rows=tuple(col_rows[:10]),
+                                  file=file, epoch=epoch, step=step),
+                fix="Drop or impute those rows before training.",
+                measured={"rows": col_rows}))
+    return out

@@ -1,0 +1,146 @@
+"""`nandoc init`'s output: the commented nandoc.toml for a plan, written atomically, and the
+summary for the terminal. Each guess is written down in a comment that says how it was made, so
+the user can check it; an existing nandoc.toml is never overwritten without `force`, and the
+file is written atomically (a complete file or none).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nandoc.config import DEFAULT_CONFIG_NAME
+from nandoc.errors import ConfigError
+from nandoc.init.plan import DEFAULT_BATCH_SIZE, Plan, plan, shape_text
+
+
+def _q(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+def _rel(p: Path, folder: Path) -> str:
+    try:
+        return p.relative_to(folder).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def render_toml(p: Plan) -> str:
+    """The commented nandoc.toml for a plan."""
+    out = ["# nandoc.toml written by `nandoc init`. Every guess below says how it was made:",
+           "# check them, then run `nandoc check`. Paths are relative to this file.", ""]
+    for w in p.warnings:
+        out.append(f"# WARNING: {w}.")
+    if p.warnings:
+        out.append("")
+    out.append("[model]")
+    if p.model is not None:
+        shape = (f"input {shape_text(p.facts.input_shape)}" if p.facts.input_shape
+                 else p.facts.note)
+        loss = f", loss {p.facts.loss}" if p.facts.loss else ""
+        which = (f"the newest of {len(p.other_models) + 1} models here" if p.other_models
+                 else "the model here")
+        out.append(f"path = {_q(_rel(p.model, p.folder))}  # {which}: {shape}{loss}")
+        for other in p.other_models:
+            out.append(f"# path = {_q(_rel(other, p.folder))}  # another model in this folder")
+        if p.facts.lambda_layers:
+            out.append(f"# The model has Lambda layers ({', '.join(p.facts.lambda_layers)}): "
+                       f"loading them runs code stored in the file, so `nandoc check` refuses "
+                       f"unless you pass --unsafe.")
+        if p.custom_objects:
+            out.append(f"# {p.custom_rule}.")
+            out.append("# nandoc check IMPORTS (runs) these files; keep only those you trust.")
+            listed = ", ".join(_q(_rel(f, p.folder)) for f in p.custom_objects)
+            out.append(f"custom_objects = [{listed}]")
+        elif p.facts.custom:
+            out.append(f"# {p.custom_rule}; no .py file was found here: add the file that "
+                       f"defines them.")
+            out.append("# custom_objects = [\"losses.py\"]")
+        for py in p.unused_python:
+            out.append(f"# custom_objects = [{_q(_rel(py, p.folder))}]  # a Python file here; "
+                       f"the model does not name anything in it")
+    else:
+        out.append("# No .keras or .h5 model in this folder: only the data checks will run.")
+        out.append("# path = \"model.keras\"")
+    out += ["", "[data]"]
+    if p.data is not None:
+        rows = f"{p.n_rows} rows, " if p.n_rows is not None else ""
+        which = (f"the newest of {len(p.other_data) + 1} data files here; " if p.other_data
+                 else "")
+        out.append(f"path = {_q(_rel(p.data, p.folder))}  # {which}{rows}"
+                   f"{len(p.columns)} columns")
+        for other in p.other_data:
+            out.append(f"# path = {_q(_rel(other, p.folder))}  # another data file here")
+        if p.target:
+            value = _q(p.target[0]) if len(p.target) == 1 else \
+                "[" + ", ".join(_q(t) for t in p.target) + "]"
+            out.append(f"target = {value}  # GUESSED: {p.target_rule}")
+        ignored = [c for c in p.columns if c not in p.target and c not in p.features]
+        note = f"; left out as non-numeric: {', '.join(ignored)}" if ignored else ""
+        out.append(f"features = []  # every other numeric column ({len(p.features)}{note})")
+        if p.validation_file is not None:
+            out.append(f"validation_path = {_q(_rel(p.validation_file, p.folder))}  # named "
+                       f"like a validation set")
+        else:
+            out.append(f"validation_split = {p.validation_split:g}  # {p.validation_rule}")
+    else:
+        out.append("# No .csv, .parquet or .npz data in this folder: only the model checks run.")
+        out.append("# path = \"data.csv\"")
+        out.append("# target = \"label\"")
+    if p.window is not None or p.window_rule:
+        out += ["", "[data.window]  # the model reads windows of consecutive rows"]
+        if p.window is not None:
+            out.append(f"length = {p.window}  # from {p.window_rule}")
+        else:
+            out.append(f"# length = 30  # {p.window_rule}")
+        out.append("stride = 1")
+        out.append("label = \"last\"  # a window's label is its last row's target")
+    out += ["", "[train]",
+            f"batch_size = {DEFAULT_BATCH_SIZE}  # Keras' default; set the batch size you "
+            f"train with (the saved model does not record it)",
+            "epochs = 5", "shuffle = false", "seed = 0", ""]
+    return "\n".join(out)
+
+
+def summary(p: Plan, path: Path) -> str:
+    """What init wrote, for the terminal."""
+    lines = [f"Wrote {path}"]
+    if p.model is not None:
+        shape = shape_text(p.facts.input_shape) if p.facts.input_shape else "shape unknown"
+        lines.append(f"  model   {p.model.name} (input {shape})")
+    if p.data is not None:
+        lines.append(f"  data    {p.data.name}")
+        if p.target:
+            lines.append(f"  target  {', '.join(p.target)} (guessed: {p.target_rule})")
+    if p.window is not None:
+        lines.append(f"  window  {p.window} rows (from {p.window_rule})")
+    if p.custom_objects:
+        lines.append(f"  custom objects  {', '.join(f.name for f in p.custom_objects)} "
+                     f"(nandoc check will import them)")
+    for w in p.warnings:
+        lines.append(f"  warning: {w}")
+    lines.append("Check the guesses in the file, then run: nandoc check")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(folder: Path, *, force: bool = False) -> tuple[Path, Plan]:
+    """Write FOLDER/nandoc.toml atomically; refuse to replace an existing one unless `force`."""
+    from nandoc.atomic import Exists, write_text_atomic
+
+    target = folder / DEFAULT_CONFIG_NAME
+    if target.exists() and not force:
+        raise ConfigError(_exists(target))
+    p = plan(folder)
+    try:
+        write_text_atomic(target, render_toml(p), replace=force)
+    except Exists:
+        raise ConfigError(_exists(target)) from None
+    except OSError as exc:
+        raise ConfigError(f"Could not write {target} ({exc.strerror or exc}). Check that the "
+                          f"folder is writable.") from None
+    return target, p
+
+
+def _exists(target: Path) -> str:
+    return (f"{target} already exists, and nandoc init never overwrites a config. Edit it by "
+            f"hand, or run nandoc init --force to replace it with a new one.")

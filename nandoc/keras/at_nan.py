@@ -1,0 +1,136 @@
+"""What NanDoctor does at the first non-finite step: the engine's diagnosis of the failing batch
+(from the last finite weights), and the report it saves and prints."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, TextIO
+
+from nandoc.core.records import FirstNonfinite, StepLog
+
+BATCH_NAME = "the failing batch"
+
+
+def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
+                   sources: tuple[Any, ...], steplog: StepLog, facts: dict[str, Any]
+                   ) -> tuple[Any, FirstNonfinite]:
+    """The Report and the first non-finite record for the failing step, from the weights the
+    model holds now (the last finite ones). `facts`: what the callback itself saw."""
+    from nandoc._version import __version__
+    from nandoc.core.report import Report
+    from nandoc.drivers.arrays import build_inputs, describe
+    from nandoc.engine import diagnosis
+    from nandoc.engine.localise import localise
+    from nandoc.instrument.batches import Batch
+    from nandoc.keras.batch import to_arrays
+
+    epoch, step = facts["epoch"], facts["step"]
+    facts = dict(facts)
+    try:
+        arrays = to_arrays(batches, model.distribute_strategy, data)
+        facts["batch_size"] = arrays.size
+        if arrays.note:
+            facts["note"] = arrays.note
+        if arrays.x is not None and arrays.y is not None:
+            inputs = build_inputs(model, arrays.x, arrays.y, batch_size=max(arrays.size, 1),
+                                  sources=sources, rows=arrays.rows, name=BATCH_NAME)
+        else:
+            inputs = build_inputs(model, None, None, sources=sources)
+        d = diagnosis.examine(inputs)
+        first, localised = FirstNonfinite(where=None, epoch=epoch, step=step,
+                                          extra=facts), []
+        if inputs.data is not None:
+            split = inputs.data.train
+            batch = Batch(BATCH_NAME, _all(split.n), split.x, split.y, split.rows,
+                          "the batch of the first non-finite step")
+            loc = localise(model, inputs.loss, batch, epoch=epoch, step=step,
+                           sources=list(inputs.sources), features=inputs.data.features,
+                           file=None, hint="update", seed=inputs.config.train.seed,
+                           suspects=inputs.optional("suspects", ()), extra=facts)
+            first, localised = loc.first, loc.findings
+            steplog.loss[-1] = loc.loss  # from the last finite weights, as the checks want it
+            steplog.grad_norm[-1] = loc.grad_norm
+        steplog.learning_rate[-1] = _learning_rate(model)
+        diagnosis.observe(d, steplog, first, localised)
+        report = diagnosis.build_report(d, "callback", inputs=describe(inputs))
+    except Exception as exc:  # never break the user's training because of nandoc
+        facts["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
+        first = FirstNonfinite(where=None, epoch=epoch, step=step, extra=facts)
+        report = Report.build("callback", __version__, [], first_nonfinite=first)
+    return report, first
+
+
+def _all(n: int) -> Any:
+    import numpy as np
+
+    return np.arange(n)
+
+
+def _learning_rate(model: Any) -> float:
+    opt = getattr(model, "optimizer", None)
+    try:
+        return float(opt.learning_rate) if opt is not None else math.nan
+    except (TypeError, ValueError, AttributeError):
+        return math.nan
+
+
+def publish(report: Any, report_path: Any, verbose: bool, stream: TextIO | None) -> None:
+    """Save the JSON report and print the headline and the ranked report."""
+    from nandoc.atomic import write_text_atomic
+    from nandoc.render import Format, color_wanted, render
+
+    out = stream or sys.stderr
+    if report_path is not None:
+        try:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(report_path, render(report, Format.JSON))
+        except OSError as exc:
+            say(out, f"nandoc: could not write {report_path}: {exc.strerror}\n")
+    if not verbose:
+        return
+    info = report.first_nonfinite.to_dict() if report.first_nonfinite is not None else {}
+    color = color_wanted(out)
+    if info.get("diagnosis_error"):
+        body = f"nandoc could not run its checks on the batch: {info['diagnosis_error']}\n"
+    elif report.findings:
+        body = render(report, Format.TEXT, color=color)
+    else:
+        body = ("No nandoc check found a cause on this batch"
+                + (f": {info['detail']}" if info.get("detail") else "") + ".\n")
+    say(out, headline(info) + "\n" + body)
+    if report_path is not None:
+        say(out, f"nandoc: report saved to {report_path}\n")
+
+
+def say(stream: TextIO, text: str) -> None:
+    stream.write(text)
+    stream.flush()
+
+
+def headline(info: dict[str, Any]) -> str:
+    loss = info.get("loss")
+    what = []
+    if loss is not None:
+        what.append(f"the loss was still finite ({loss:.4g})")
+    elif not info.get("loss_finite", True):
+        what.append("the loss was non-finite")
+    weights = info.get("nonfinite_weights") or []
+    if weights:
+        shown = ", ".join(weights[:3]) + (" …" if len(weights) > 3 else "")
+        what.append(f"{len(weights)} weight(s) non-finite: {shown}")
+    kept = info.get("restored_from")
+    if kept and kept["step"] == 0:
+        restored = f"; weights restored to those at the start of epoch {kept['epoch']}"
+    elif kept:
+        restored = (f"; weights restored to those after epoch {kept['epoch']}, step "
+                    f"{kept['step']}")
+    else:
+        restored = "; no finite weights had been kept, the weights are left as they are"
+    detail = str(info.get("detail") or "").replace("batch 'first' has", "the batch has")
+    if info.get("where") == "update":
+        detail = ("from the kept weights the batch runs finite forward and backward: the "
+                  "update made the weights non-finite")
+    where = f"; {detail}" if detail else ""
+    return (f"nandoc: non-finite training step at epoch {info.get('epoch')}, step "
+            f"{info.get('step')} ({'; '.join(what) or 'non-finite'}){where}{restored}.")

@@ -1,0 +1,1 @@
+"""The watched train step, its snapshot and restore, and the loop that drives it."""
