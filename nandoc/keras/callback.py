@@ -107,7 +107,7 @@ class NanDoctor(keras.callbacks.Callback):
     # -- state -------------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
-        self._pending: deque = deque()  # (epoch, step, global step, batches, flag, loss)
+        self._pending: deque = deque()  # (epoch, step, global step, batches, flag)
         self._snapshot_at: tuple[int, int] | None = None
         self.steplog = StepLog()  # the logged loss of every step (bounded: see LOG_HEAD)
         self._since_snapshot = 0
@@ -183,8 +183,11 @@ class NanDoctor(keras.callbacks.Callback):
             if loss is not None:
                 flags.append(tf.reduce_all(tf.math.is_finite(tf.cast(loss, tf.float32))))
             out = dict(logs)
-            out[FLAG] = tf.cast(tf.reduce_all(tf.stack(flags)), tf.float32) if flags else \
+            finite = tf.cast(tf.reduce_all(tf.stack(flags)), tf.float32) if flags else \
                 tf.constant(1.0)
+            logged = tf.reduce_mean(tf.cast(loss, tf.float32)) if loss is not None else \
+                tf.constant(float("nan"))
+            out[FLAG] = tf.stack([finite, logged])  # read in one host sync: flag, logged loss
             return out
 
         inner = model._make_function(guarded_step)
@@ -239,8 +242,7 @@ class NanDoctor(keras.callbacks.Callback):
             return logs
         self._global_step += len(batches)
         self._since_snapshot += len(batches)
-        self._pending.append((self._epoch, self._step, self._global_step, batches, flag,
-                              logs.get("loss")))
+        self._pending.append((self._epoch, self._step, self._global_step, batches, flag))
         if len(self._pending) >= self.check_every:
             self._check()
         return logs
@@ -249,10 +251,9 @@ class NanDoctor(keras.callbacks.Callback):
         tf = self._tf
         pending = list(self._pending)
         self._pending.clear()
-        # The one host sync: each step's flag and logged loss, read together.
-        nan = tf.constant(float("nan"))
-        pairs = tf.stack([tf.stack([p[4], nan if p[5] is None else tf.cast(p[5], tf.float32)])
-                          for p in pending]).numpy()
+        # The one host sync: each step's (flag, logged loss), computed in its compiled step.
+        pairs = (pending[0][4].numpy()[None] if len(pending) == 1 else
+                 tf.stack([p[4] for p in pending]).numpy())
         bad = next((i for i, (f, _) in enumerate(pairs) if f != 1.0), None)
         for (epoch, step, *_), (_, loss) in zip(pending[:None if bad is None else bad + 1],
                                                 pairs, strict=False):
@@ -276,7 +277,8 @@ class NanDoctor(keras.callbacks.Callback):
     # -- at the first NaN --------------------------------------------------------------------
 
     def _on_nonfinite(self, epoch: int, step: int, global_step: int, batches: list[Any],
-                      flag: Any, loss: Any) -> None:
+                      flag: Any) -> None:
+        loss = flag[1]
         bad_weights = _nonfinite_names(self._watched())
         restored = self._snapshot.restore()
         where_kept = self._snapshot_at
