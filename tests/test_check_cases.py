@@ -108,6 +108,10 @@ CASES = [
           variant="division"),
     fires("loss-probe", "loss-sqrt", "sqrt-at-zero", severity="error", variant="sqrt"),
     fires("loss-probe", "loss-exp", "exp-overflow", severity="error", variant="exp"),
+    fires("loss-probe", "loss-acos", "domain-error", severity="error", variant="acos"),
+    fires("loss-probe", "builtin-poisson-linear", "activation-loss-mismatch", severity="error",
+          variant="builtin"),
+    silent("loss-probe", "builtin-poisson-softplus", variant="builtin"),
     silent("loss-probe", "loss-clipped-log"),
     silent("loss-probe", "loss-double-where", variant="double-where"),
     fires("metric-probe", "metrics-suspect", *SUSPECTS, "where-gradient-trap",
@@ -348,6 +352,13 @@ LOSSES = {
         def loss(y_true, y_pred):
             return ops.mean(ops.sqrt(ops.square(y_true - y_pred)))
         """),
+    "acos": ("linear", """
+        from keras import ops
+
+
+        def loss(y_true, y_pred):
+            return ops.mean(ops.arccos(y_pred - y_true))
+        """),
     "exp": ("linear", """
         from keras import ops
 
@@ -525,6 +536,13 @@ MODELS: dict[str, Callable] = {
     "regression-sgd": lambda kit, keras: _mlp(
         keras, keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1), loss="mse",
         optimizer=keras.optimizers.SGD(learning_rate=0.01)),
+    # poisson takes the log of the prediction: a linear output reaches negative rates
+    "builtin-poisson-linear": lambda kit, keras: _mlp(
+        keras, keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1, name="out"),
+        loss="poisson"),
+    "builtin-poisson-softplus": lambda kit, keras: _mlp(
+        keras, keras.layers.Dense(4, activation="relu"),
+        keras.layers.Dense(1, activation="softplus", name="out"), loss="poisson"),
     "float16-inf": _float16(1e5),
     "float16-calm": _float16(0.5),
     **{f"loss-{name}": _custom_loss(name) for name in LOSSES},
@@ -621,6 +639,10 @@ SCENARIOS: dict[str, Callable[[Kit], object]] = {
         kit.model("float16-inf"), kit.csv("positive64.csv", _fp16_rows())),
     "float16-headroom": lambda kit: _config(
         kit.model("float16-calm"), kit.csv("positive64.csv", _fp16_rows())),
+    "builtin-poisson-linear": lambda kit: _config(kit.model("builtin-poisson-linear"),
+                                                  _healthy(kit)),
+    "builtin-poisson-softplus": lambda kit: _config(kit.model("builtin-poisson-softplus"),
+                                                    _healthy(kit)),
     "suspect-source": lambda kit: _with_sources(kit, "suspects.py"),
     "guarded-source": lambda kit: _with_sources(kit, "guarded.py"),
     **{f"loss-{name}": _custom_loss_run(name) for name in LOSSES},

@@ -24,18 +24,9 @@ from nandoc.instrument.opcauses import MEANING, PYTHON_BRANCH_ERRORS
 from nandoc.instrument.opcauses import cause_of as _cause
 from nandoc.instrument.outputs import ProbePoints, probe_points
 from nandoc.loading.custom_objects import SourceFile
+from nandoc.loading.custom_objects import display_path as _display
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
-
-
-def _display(path: str, sources: list[SourceFile]) -> str:
-    """The file as the user named it in the config, when it is one of theirs."""
-    resolved = Path(path).resolve()
-    for s in sources:
-        if s.path.resolve() == resolved:
-            return str(s.path)
-    return path
-
 
 
 def _describe(points: ProbePoints, row: int) -> str:
@@ -48,8 +39,8 @@ def _callable(info: LossInfo) -> Any:
     import keras
 
     fn = info.fn
-    if isinstance(fn, keras.losses.Loss) and not hasattr(fn, "fn"):
-        return fn.call
+    if isinstance(fn, keras.losses.Loss) and (info.builtin or not hasattr(fn, "fn")):
+        return fn.call  # a built-in wrapper's call keeps its settings (from_logits, ...)
     return getattr(fn, "fn", fn)
 
 
@@ -140,7 +131,11 @@ def _grouped(info, hits: list[OpHit], points: ProbePoints, sources, statics, how
              ) -> Iterator[Finding]:
     groups: dict[tuple, list[OpHit]] = defaultdict(list)
     for h in hits:
-        cause = _cause(h)
+        # Inside a built-in loss, a non-finite value means the output reaches values outside
+        # the loss's domain (a linear output into poisson's log): the output and the loss
+        # do not match.
+        cause = _cause(h) if not info.builtin else \
+            ("activation-loss-mismatch" if _cause(h) is not None else None)
         if cause is not None:
             groups[(cause, h.where.file if h.where else None,
                     h.where.line if h.where else None)].append(h)
@@ -149,20 +144,30 @@ def _grouped(info, hits: list[OpHit], points: ProbePoints, sources, statics, how
         rows = sorted({r for h in group for r in h.rows})
         phase = "gradient" if all(h.phase == "backward" for h in group) else "value"
         text = group[0].where.text if group[0].where else ""
+        code = f" (`{text}`)" if text else (" (inside the built-in loss)" if info.builtin
+                                            else "")
         file = _display(path, sources) if path else None
         example = f", e.g. {_describe(points, rows[0])}" if rows else ""
         yield Finding(
             cause=cause, severity=Severity.ERROR, confidence=0.92,
-            title=(f"{group[0].op_type} in loss '{info.name}' turns the {phase} non-finite"
+            title=(f"{group[0].op_type} in {'the built-in ' if info.builtin else ''}loss "
+                   f"'{info.name}' turns the {phase} non-finite"
                    + (f" at {Path(file).name}:{line}" if file else "")),
             evidence=(f"Evaluated {how} at {n} points the output can reach: "
-                      f"{group[0].op_type} (`{text}`) gives {group[0].kinds} in the {phase} at "
+                      f"{group[0].op_type}{code} gives {group[0].kinds} in the {phase} at "
                       f"{plural(len(rows), 'point')}{example}. {MEANING.get(cause, '')}."),
             location=_loc(info, path, line, sources, op=group[0].op_type),
-            fix=_static_fix(statics, cause, file, line),
+            fix=(_builtin_fix(info) if info.builtin else _static_fix(statics, cause, file, line)),
             measured={"rows": rows, "probe_points": n, "phase": phase,
                       "ops": sorted({h.op_name for h in group})},
         )
+
+
+def _builtin_fix(info: LossInfo) -> str:
+    return (f"The built-in loss '{info.name}' is evaluated outside its domain here: make the "
+            f"output layer's range match what the loss expects (e.g. a softplus or exp output "
+            f"for poisson, a sigmoid for probabilities, from_logits=True for a linear output), "
+            f"or pick the loss that matches the output.")
 
 
 def _from_failed_trace(info, fn, result: GraphProbe, points, files, sources, statics

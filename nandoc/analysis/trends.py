@@ -58,6 +58,44 @@ def diverges_early(log: StepLog, window: int = DIVERGENCE_WINDOW) -> tuple[bool,
                 f"first {loss.size} steps ({ups:.0%} of steps up): {sparkline(loss, log=False)}")
 
 
+@dataclass(frozen=True)
+class SlowerRun:
+    """The first steps again at a lower learning rate, from the same initial weights."""
+
+    factor: float  # of the configured rate
+    steps: int
+    finite: bool  # no non-finite value
+    diverges: bool
+    evidence: str
+
+    @property
+    def trains(self) -> bool:
+        return self.finite and not self.diverges
+
+
+def at_lower_rates(log: StepLog, rerun, factors: tuple[float, ...] = (0.1, 0.01)
+                   ) -> SlowerRun | None:
+    """Re-run the first steps (twice as many as it took to fail, within the divergence
+    window) at a tenth of the rate, then a hundredth; the first run that trains, or the last
+    one tried. None when the driver offers no re-run."""
+    if rerun is None or not log.steps_ran:
+        return None
+    steps = min(DIVERGENCE_WINDOW, max(2 * log.steps_ran, 5))
+    out = None
+    for factor in factors:
+        slow = rerun(learning_rate_factor=factor, steps=steps)
+        diverges, evidence = diverges_early(slow)
+        out = SlowerRun(factor, slow.steps_ran, not slow.nonfinite, diverges, evidence)
+        if out.trains:
+            break
+    return out
+
+
+def early_nonfinite(log: StepLog) -> bool:
+    """Training turned non-finite within the first steps."""
+    return log.nonfinite and log.steps_ran <= EARLY_STEPS
+
+
 def last_finite(values: list[float]) -> float | None:
     for v in reversed(values):
         if math.isfinite(v):

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from nandoc.cli.options import (
+    BURST_OPT,
     CAUSE_ARG,
     CONFIG_OPT,
     CUSTOM_OBJECTS_OPT,
@@ -83,6 +84,7 @@ def check(
     fmt: Format = FORMAT_OPT,
     output: Path | None = OUTPUT_OPT,
     fail_on: FailOn = FAIL_ON_OPT,
+    steps: int = BURST_OPT,
     unsafe: bool = UNSAFE_OPT,
     seed: int | None = SEED_OPT,
     quiet: bool = QUIET_OPT,
@@ -100,7 +102,7 @@ def check(
         from nandoc.quiet import native_stderr_captured
 
         with native_stderr_captured() as captured:
-            report = run_check(cfg)
+            report = run_check(cfg, steps=steps)
     finish(report, fmt, output, fail_on, level, captured.text)
 
 

@@ -85,6 +85,9 @@ VERBOSE_OPT = typer.Option(False, "--verbose", "-v",
 EPOCHS_OPT = typer.Option(None, "--epochs", min=1,
                           help="Epochs to train (default: [train] epochs).")
 STEPS_OPT = typer.Option(None, "--steps", min=1, help="Stop after this many steps in all.")
+BURST_OPT = typer.Option(50, "--steps", min=0,
+                         help="Train a watched copy for this many steps (at most about 5 s) "
+                              "to catch early NaNs, divergence and explosions; 0 skips it.")
 VERIFY_FIXES_OPT = typer.Option(True, "--verify-fixes/--no-verify-fixes",
                                 help="Re-run the failing steps with each candidate fix.")
 PLOT_OPT = typer.Option(None, "--plot", help="Write a PNG of loss and gradient norm per step.")

@@ -115,4 +115,9 @@ def finish(report, fmt: Format, output: Path | None, fail_on: FailOn, verbosity:
     if report.extra.get("replay", {}).get("stopped_by") == "interrupted":
         typer.echo("nandoc: interrupted; the report shows what was found so far", err=True)
         raise typer.Exit(130)
-    raise typer.Exit(report.exit_code(fail_on))
+    code = report.exit_code(fail_on)
+    if code == 2:
+        typer.echo(f"nandoc: error: the run is incomplete: {'; '.join(report.not_examined())}. "
+                   f"The partial report was written; run with -v for TensorFlow's log, and "
+                   f"report a crash of a check to the nandoc project.", err=True)
+    raise typer.Exit(code)

@@ -217,6 +217,45 @@ _CAUSES = [
         "float32, or train in float32.",
         "opt = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam())",
     ),
+    Cause(
+        "domain-error",
+        "an op evaluated outside its domain or at a singular point",
+        TIER_MODEL,
+        "acos/asin/atanh at or past ±1, lgamma/digamma at 0 or a negative integer, a fractional "
+        "power of a negative number, erfinv at ±1, and the like, in a loss, a layer or a metric.",
+        "Outside its domain such an op returns NaN; at the edge of it (acos(±1), atanh(±1)) its "
+        "gradient is infinite, and 0 * inf = NaN in the backward pass. A normalised dot product "
+        "reaches exactly ±1 in float32 far more often than one expects.",
+        "Evaluate the op at the values its input really reaches; `nandoc check` names the op.",
+        "Clip the input strictly inside the domain before the op.",
+        "cos = keras.ops.clip(cos, -1 + 1e-6, 1 - 1e-6)\nangle = keras.ops.arccos(cos)",
+    ),
+    Cause(
+        "input-index-out-of-range",
+        "integer inputs outside an Embedding's input_dim or a lookup table",
+        TIER_DATA,
+        "Token or category ids that are negative or >= the Embedding's input_dim.",
+        "On CPU the gather raises InvalidArgumentError; on GPU it silently returns zeros, so the "
+        "model trains on wrong inputs and its loss can stall or blow up.",
+        "Compare the largest id in the data with the Embedding's input_dim.",
+        "Size the Embedding to the vocabulary (input_dim = max id + 1), or map unknown ids to an "
+        "out-of-vocabulary index.",
+        "vocab = int(x.max()) + 1\nkeras.layers.Embedding(input_dim=vocab, output_dim=16)",
+    ),
+    Cause(
+        "nonfinite-unexplained",
+        "a non-finite value that nandoc observed and could not attribute to a known cause",
+        TIER_EVALUATION,
+        "nandoc saw a NaN or an inf in training (its burst, replay or the callback) and no check "
+        "could tie it to a cause; the finding says where it was first seen.",
+        "Whatever made it, a NaN spreads: through every layer it reaches, into the loss and, "
+        "after one update, into every weight.",
+        "Re-run the failing step from the last finite weights layer by layer (`nandoc replay` "
+        "does), and look at the op and the rows the finding names.",
+        "Start where it was first seen: clip or guard the op there, check the rows it names, "
+        "and lower the learning rate if it came from the update.",
+        "model.compile(optimizer=keras.optimizers.Adam(1e-4, clipnorm=1.0), loss=loss)",
+    ),
 ]
 
 CAUSES: dict[str, Cause] = {c.id: c for c in _CAUSES}

@@ -119,6 +119,8 @@ class Finding:
     # in values the model, loss or gradients really produced. A measured finding supersedes
     # static ones about the same place.
     basis: str = "measured"
+    # Tied by observation to the non-finite value training produced: seen where it was born.
+    confirmed: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confidence <= 1.0:
@@ -150,4 +152,5 @@ class Finding:
             "verified_fix": self.verified_fix.to_dict() if self.verified_fix else None,
             "check": self.check,
             "basis": self.basis,
+            **({"confirmed": True} if self.confirmed else {}),
         }

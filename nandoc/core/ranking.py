@@ -10,11 +10,13 @@ from nandoc.core.finding import Finding
 
 def rank_key(f: Finding) -> tuple:
     tier = CAUSES[f.cause].tier if f.cause in CAUSES else TIER_MODEL
-    # Severity first: an error outranks any warning. Within a severity, upstream causes (data,
-    # then model and loss, then dynamics) come before the symptoms they produce; then the
-    # stronger evidence. The rest only makes the order deterministic.
+    # Severity first: an error outranks any warning. Within a severity, a finding seen to
+    # produce the observed non-finite value comes before real problems that do not produce it;
+    # then upstream causes (data, then model and loss, then dynamics) before the symptoms they
+    # produce; then the stronger evidence. The rest only makes the order deterministic.
     return (
         -f.severity.level,
+        not f.confirmed,  # measured to produce the observed non-finite value: first
         tier,
         -round(f.confidence, 3),
         f.cause,

@@ -61,7 +61,7 @@ class StepLog:
     learning_rate: list[float] = field(default_factory=list)
     val_loss: dict[int, float] = field(default_factory=dict)
     steps_per_epoch: int = 0
-    stopped_by: str = "done"  # done | nan | steps | interrupted | error
+    stopped_by: str = "done"  # done | nan | steps | time | interrupted | error
     error: str | None = None  # what the train step raised, as fit would have
     optimizer: str | None = None  # the optimizer's class name
     steps_ran: int = 0  # every step recorded, also those a long run's log let go (`trim`)

@@ -49,15 +49,35 @@ class Report:
     def build(cls, command: str, version: str, findings: list[Finding], **kw: Any) -> Report:
         return cls(command=command, version=version, findings=tuple(rank(findings)), **kw)
 
+    # What a training step raised (fit fails the same way); the run then saw less than asked.
+    step_error: str | None = None
+
+    # -- the verdict: the one place where clean, findings and incomplete are decided ---------
+
+    def not_examined(self) -> list[str]:
+        """What could not be examined: checks that crashed, a training step that raised."""
+        out = [f"check {c.check}: {c.message}" for c in self.failed_checks()]
+        if self.step_error:
+            out.append(f"training step: {self.step_error}")
+        return out
+
     @property
     def status(self) -> str:
+        """`clean` only when every applicable check ran and nothing non-finite was seen (a
+        non-finite value seen is always an error finding); `incomplete` when something could
+        not be examined and no error finding explains the run."""
+        if self.not_examined() and not self.count(Severity.ERROR):
+            return "incomplete"
         return "findings" if self.findings else "clean"
+
+    def exit_code(self, fail_on: FailOn) -> int:
+        """1: a finding at or above `fail_on`; 2: an incomplete run; 0: otherwise."""
+        if any(fail_on.is_failing(f.severity) for f in self.findings):
+            return 1
+        return 2 if self.status == "incomplete" else 0
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
-
-    def exit_code(self, fail_on: FailOn) -> int:
-        return 1 if any(fail_on.is_failing(f.severity) for f in self.findings) else 0
 
     def failed_checks(self) -> list[CheckResult]:
         return [c for c in self.checks if c.outcome is Outcome.FAILED]

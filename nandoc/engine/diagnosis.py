@@ -17,9 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nandoc.core.finding import Finding
+from nandoc.core.ranking import reconcile
 from nandoc.core.records import FirstNonfinite, StepLog
 from nandoc.core.registry import CheckSpec, all_checks
 from nandoc.core.report import CheckResult, Outcome, Report
+from nandoc.engine.confirm import confirm, confirm_error
 from nandoc.engine.inputs import Inputs
 from nandoc.engine.runner import run_checks
 
@@ -57,9 +59,10 @@ def observe(d: Diagnosis, steplog: StepLog, first_nonfinite: FirstNonfinite | No
     """What training showed: the per-step log, the first non-finite value and the findings
     its localisation measured. Runs the training-time checks on them."""
     d.inputs.steplog, d.inputs.first_nonfinite, d.inputs.rerun = steplog, first_nonfinite, rerun
-    d.findings = merge(d.findings, list(localised))
+    # Static suspects already confirmed or cleared by a measurement give way to it first.
+    d.findings = merge(reconcile(d.findings), list(localised))
     found, results = run_checks(d.inputs, [s for s in all_checks() if _training(s)])
-    d.findings += found
+    d.findings = confirm_error(confirm(d.findings + found, first_nonfinite), steplog.error)
     d.results += results
     d.observed = True
 
@@ -69,7 +72,8 @@ def merge(findings: list[Finding], new: list[Finding]) -> list[Finding]:
     added."""
     out = list(findings)
     for f in new:
-        same = [i for i, g in enumerate(out) if g.place == f.place]
+        same = sorted((i for i, g in enumerate(out) if g.place == f.place),
+                      key=lambda i: out[i].basis != "measured")
         if not same:
             out.append(f)
             continue
@@ -88,7 +92,8 @@ def merge(findings: list[Finding], new: list[Finding]) -> list[Finding]:
 
 def build_report(d: Diagnosis, command: str, *, extra: dict[str, Any] | None = None,
                  timings: dict[str, float] | None = None,
-                 inputs: dict[str, Any] | None = None) -> Report:
+                 inputs: dict[str, Any] | None = None, step_error: str | None = None
+                 ) -> Report:
     """The ranked Report. `inputs` overrides the description of what was examined."""
     from nandoc._version import __version__
 
@@ -101,7 +106,7 @@ def build_report(d: Diagnosis, command: str, *, extra: dict[str, Any] | None = N
     return Report.build(command, __version__, d.findings, checks=tuple(results),
                         inputs=inputs if inputs is not None else describe_inputs(d.inputs),
                         timings=timings, extra=dict(extra or {}),
-                        first_nonfinite=d.inputs.first_nonfinite)
+                        first_nonfinite=d.inputs.first_nonfinite, step_error=step_error)
 
 
 def describe_inputs(inputs: Inputs) -> dict[str, Any]:

@@ -68,6 +68,14 @@ def verify_all(model: Any, ranked: list[Finding], *, failure: loop.Failure, data
                 if result.nan_free and cand.advice:
                     out[i] = out[i].with_(fix=cand.advice.format(steps=result.steps_ran))
             break
+    for i, f in enumerate(out):
+        v = f.verified_fix
+        if v is not None and not v.nan_free and not f.confirmed and f.cause not in done and \
+                f.severity is Severity.ERROR:
+            # Contradicted by the observation: a real problem, not what makes this NaN.
+            out[i] = f.with_(severity=Severity.WARNING,
+                             evidence=f"{f.evidence} With its fix ({v.change}) the same steps "
+                                      f"still turn non-finite: it is not what makes this NaN.")
     restore(model, failure_state)
     return out
 

@@ -59,6 +59,18 @@ def localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, st
     rows = bad_rows or [int(r) for r in batch.rows[:10]]
     findings = _data_findings(batch, features, file, epoch, step, bad_rows) if bad_rows else []
     op = line = path = None
+    if seen is not None and seen.layer and where in ("forward", "backward"):
+        from nandoc.analysis.layer_probe import layer_op_findings
+
+        try:
+            in_layer = layer_op_findings(model, seen.layer, batch.x, batch.rows, sources,
+                                         epoch, step)
+        except Exception:  # best effort, as the layer pass
+            in_layer = []
+        findings += in_layer
+        if in_layer:
+            op = in_layer[0].location.op
+            path, line = in_layer[0].location.file, in_layer[0].location.line
     for f in _loss_findings(losses, lp, batch, sources, suspects, epoch, step):
         findings.append(f)
         if op is None:
@@ -90,7 +102,7 @@ def _loss_findings(losses: list[LossInfo], lp: LayerPass | None, batch: Batch,
         return []
     out = []
     for loss in losses:
-        if loss.builtin or loss.fn is None:
+        if loss.fn is None:
             continue
         y_pred = np.asarray(lp.y_pred, dtype=np.float32).reshape(len(batch.y), -1)
         points = ProbePoints(batch.y.astype(np.float32), y_pred, tuple(

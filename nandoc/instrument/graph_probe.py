@@ -140,6 +140,7 @@ def probe(fn: Callable[..., Any], inputs: Sequence[np.ndarray], user_files: Sequ
     fetch = [op.outputs[0] for op in ops] + list(wrapped.outputs)
     outputs = wrapped.prune(feeds=feeds, fetches=fetch)(*[tf.constant(a) for a in inputs])
     values = {op.name: np.asarray(v) for op, v in zip(ops, outputs)}
+    values.update({t.op.name: np.asarray(a) for t, a in zip(feeds, inputs)})  # conditions read them
     out_value = np.asarray(outputs[len(ops)])
     grads = tuple(np.asarray(g) for g in outputs[len(ops) + 1:])
     n = int(inputs[0].shape[0])
@@ -201,7 +202,7 @@ def _select_traps(ops, values, forward: list[OpHit], where_of, n: int) -> tuple[
         cond = values.get(cond_t.op.name) if cond_t.dtype.is_floating else None
         if cond is None:
             cond = _eval_bool(cond_t, values)
-        a, b = values.get(a_t.op.name), values.get(b_t.op.name)
+        a, b = _value_of(a_t, values), _value_of(b_t, values)  # a branch may be a constant
         if cond is None or a is None or b is None:
             continue
         shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)

@@ -86,3 +86,9 @@ def import_source(path: Path) -> SourceFile:
         and getattr(v, "__module__", None) == name
     }
     return SourceFile(path=path, text=text, objects=objects)
+
+
+def display_path(path: str, sources: list[SourceFile]) -> str:
+    """The file as the user named it in the config, when it is one of theirs."""
+    resolved = Path(path).resolve()
+    return next((str(s.path) for s in sources if s.path.resolve() == resolved), path)

@@ -19,6 +19,9 @@ def to_dict(report: Report) -> dict[str, Any]:
     out.update(report.extra)
     if report.first_nonfinite is not None:
         out["first_nonfinite"] = report.first_nonfinite.to_dict()
+    missed = report.not_examined()
+    if missed:
+        out["not_examined"] = missed
     out["checks"] = [c.to_dict() for c in report.checks]
     out["inputs"] = report.inputs
     out["timings"] = report.timings

@@ -20,6 +20,14 @@ STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.I
 def verdict(report: Report) -> tuple[str, str]:
     errors, warnings = report.count(Severity.ERROR), report.count(Severity.WARNING)
     infos = report.count(Severity.INFO)
+    if report.status == "incomplete":
+        missed = report.not_examined()
+        shown = "; ".join(missed[:2]) + (f"; and {len(missed) - 2} more" if len(missed) > 2
+                                          else "")
+        lead = (f"{len(report.findings)} warning(s) or note(s) below, " if report.findings
+                else "")
+        return "bold red", (f"✘ Incomplete: not everything could be examined ({shown}); "
+                            f"{lead}no verdict on the rest.")
     if not report.findings:
         return "bold green", "✔ No NaN risk found."
     head = report.findings[0]
@@ -52,32 +60,40 @@ def _finding(console: Console, rank: int, f: Finding) -> None:
     console.print()
 
 
-def _replay_block(console: Console, report: Report) -> None:
-    """What the watched re-training saw: where it stopped, and the run up to there."""
-    summary = report.extra.get("replay")
-    if not summary:
-        return
+def _first_line(first) -> Text:
+    where = f"{first.where}"
+    if first.layer:
+        where += f" in layer '{first.layer}'"
+    if first.op:
+        where += f", op {first.op}"
+    if first.file:
+        where += f" at {first.file}:{first.line}"
+    rows = list(first.rows)
+    step = f"step {first.step}" if first.step else "validation"
+    return Text.assemble(("first non-finite  ", "bold red"),
+                         f"epoch {first.epoch}, {step}: {where}",
+                         f" (rows {', '.join(map(str, rows[:5]))})" if rows else "")
+
+
+def _training_block(console: Console, report: Report) -> None:
+    """What watched training saw (replay, or check's burst): where it stopped, and for replay
+    the run up to there."""
+    summary = report.extra.get("replay") or report.extra.get("burst")
     first = report.first_nonfinite
+    if not summary:
+        if first is not None:  # the callback's report
+            console.print(_first_line(first))
+            console.print()
+        return
+    what = "replay" if "replay" in report.extra else "training burst"
     ran = summary.get("steps_ran", 0)
     if first is not None:
-        where = f"{first.where}"
-        if first.layer:
-            where += f" in layer '{first.layer}'"
-        if first.op:
-            where += f", op {first.op}"
-        if first.file:
-            where += f" at {first.file}:{first.line}"
-        rows = list(first.rows)
-        step = f"step {first.step}" if first.step else "validation"
-        line = Text.assemble(("first non-finite  ", "bold red"),
-                             f"epoch {first.epoch}, {step}: {where}",
-                             f" (rows {', '.join(map(str, rows[:5]))})" if rows else "")
-        console.print(line)
+        console.print(_first_line(first))
     elif summary.get("stopped_by") == "error":
-        console.print(Text.assemble(("replay stopped  ", "bold red"),
+        console.print(Text.assemble((f"{what} stopped  ", "bold red"),
                                     f"the train step raised {summary.get('error', '')}"))
     else:
-        console.print(Text(f"replay: {ran} steps, no non-finite value "
+        console.print(Text(f"{what}: {ran} steps, no non-finite value "
                            f"({summary.get('stopped_by')})", style="green"))
     series = summary.get("series", {})
     for name in ("loss", "grad_norm"):
@@ -104,7 +120,7 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
         if parts:
             console.print(Text("  " + " · ".join(parts), style="dim"))
     console.print()
-    _replay_block(console, report)
+    _training_block(console, report)
     for rank, finding in enumerate(report.findings, start=1):
         _finding(console, rank, finding)
     failed = [c for c in report.checks if c.outcome is Outcome.FAILED]

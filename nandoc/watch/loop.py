@@ -3,6 +3,7 @@ stop at the first non-finite value. Measurements go to the core StepLog, one row
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,9 +53,10 @@ Progress = Callable[[int, int, int, StepStats], None]
 
 def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: int, epochs: int,
         shuffle: bool, seed: int, max_steps: int | None = None,
-        progress: Progress | None = None, start_epoch: int = 1, skip_steps: int = 0
-        ) -> Watched:
-    """Train until `epochs` are done, `max_steps` have run, a value turns non-finite, or Ctrl-C.
+        progress: Progress | None = None, start_epoch: int = 1, skip_steps: int = 0,
+        time_limit_s: float | None = None) -> Watched:
+    """Train until `epochs` are done, `max_steps` have run, `time_limit_s` has passed (after
+    the first step, which pays for tracing), a value turns non-finite, or Ctrl-C.
 
     `start_epoch` and `skip_steps` resume mid-run (the batches of an epoch are a function of the
     seed and the epoch, so a resumed run sees the same batches as the original)."""
@@ -63,6 +65,7 @@ def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: in
     log = run_.log
     log.steps_per_epoch = -(-train.n // batch_size)
     total = 0
+    deadline = float("inf")
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
             for step, idx in enumerate(epoch_batches(train.n, batch_size, shuffle, seed, epoch),
@@ -85,8 +88,13 @@ def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: in
                     run_.failure = Failure(epoch, step, total, "step", idx, "train", stats)
                     log.stopped_by = "nan"
                     return run_
+                if total == 1 and time_limit_s is not None:
+                    deadline = time.perf_counter() + time_limit_s
                 if max_steps is not None and total >= max_steps:
                     log.stopped_by = "steps"
+                    return run_
+                if time_limit_s is not None and time.perf_counter() > deadline:
+                    log.stopped_by = "time"
                     return run_
             if val is not None and val.n:
                 failure = _validate(watched, val, batch_size, epoch, total, log)

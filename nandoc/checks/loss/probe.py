@@ -35,15 +35,18 @@ def fixes(finding: Finding) -> list[Candidate]:
 
 @check(id="loss-probe", needs=("model", "loss", "data"), wants=("sources", "suspects"),
        causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
-               "where-gradient-trap", "tensor-python-branch"), fixes=fixes)
+               "where-gradient-trap", "tensor-python-branch", "domain-error",
+               "activation-loss-mismatch"), fixes=fixes)
 def probe(model: Any, loss: list[LossInfo], data: Dataset, sources: list[SourceFile] | None,
           suspects: tuple[Finding, ...] | None):
-    """Custom losses evaluated op by op over the values the model's output can reach."""
+    """Losses evaluated op by op over the values the model's output can reach."""
     sources = sources or []
     out = output_info(model)
     if out is None:
         return
-    custom = [info for info in loss if not info.builtin and info.fn is not None]
+    # Built-in losses too: most clip their inputs, but not all (poisson takes the log of a
+    # negative prediction), and a linear output reaches everything.
+    custom = [info for info in loss if info.fn is not None]
     if not custom:
         return
     points = reachable_points(model, out, data)

@@ -26,6 +26,7 @@ from nandoc.instrument.graph_probe import probe
 from nandoc.instrument.model_graph import walk_layers
 from nandoc.instrument.opcauses import MEANING, cause_of
 from nandoc.loading.custom_objects import SourceFile
+from nandoc.loading.custom_objects import display_path as _display
 from nandoc.loading.dataset import Dataset
 
 MAX_BATCHES = 4
@@ -36,11 +37,6 @@ def _user_layers(model: Any, sources: list[SourceFile]) -> Iterator[tuple[str, A
     for path, layer in walk_layers(model):
         if type(layer) in classes:
             yield path, layer, inspect.getsourcefile(type(layer)) or ""
-
-
-def _display(file: str, sources: list[SourceFile]) -> str:
-    resolved = Path(file).resolve()
-    return next((str(s.path) for s in sources if s.path.resolve() == resolved), file)
 
 
 @check(id="step-custom-layer-ops", needs=("model", "data", "sources"), wants=("config",),

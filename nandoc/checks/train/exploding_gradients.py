@@ -3,8 +3,17 @@ weights after the first steps. Reads the per-step log that training filled in.""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from nandoc.analysis import remedies
-from nandoc.analysis.trends import gradient_growth, update_blowup, update_blowup_finding
+from nandoc.analysis.trends import (
+    at_lower_rates,
+    early_nonfinite,
+    gradient_growth,
+    update_blowup,
+    update_blowup_finding,
+)
 from nandoc.core.evidence import num, sparkline
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.fixes import Candidate
@@ -13,6 +22,9 @@ from nandoc.core.registry import check
 
 CAUSE = "exploding-gradients"
 GROWTH = 1e3  # three orders of magnitude
+# A global gradient norm this large at the first step has nowhere to grow from: the weights or
+# the targets' scale make every update a blow-up, whatever the rate.
+HUGE = 1e6
 
 
 def fixes(finding: Finding) -> list[Candidate]:
@@ -20,17 +32,43 @@ def fixes(finding: Finding) -> list[Candidate]:
                       from_start=True)]
 
 
-@check(id="train-exploding-gradients", needs=("steplog",), wants=("first_nonfinite",),
-       causes=(CAUSE,), fixes=fixes)
-def exploding_gradients(steplog: StepLog, first_nonfinite: FirstNonfinite | None):
+@check(id="train-exploding-gradients", needs=("steplog",),
+       wants=("first_nonfinite", "rerun"), causes=(CAUSE,), fixes=fixes)
+def exploding_gradients(steplog: StepLog, first_nonfinite: FirstNonfinite | None,
+                        rerun: Callable[..., StepLog] | None):
     """Gradient norms that grow by orders of magnitude before the NaN."""
     growth = gradient_growth(steplog)
     if growth is not None and growth.factor >= GROWTH:
         yield _growth_finding(steplog, growth)
         return
+    start = next((g for g in steplog.grad_norm if math.isfinite(g)), None)
+    if early_nonfinite(steplog) and start is not None and start >= HUGE:
+        slow = at_lower_rates(steplog, rerun, factors=(0.1,))
+        if slow is None or not slow.trains:
+            yield _from_the_start(steplog, start, slow)
+            return
     blowup = update_blowup(steplog, first_nonfinite)
     if blowup is not None and not blowup.early:
         yield update_blowup_finding(CAUSE, 0.5, steplog, first_nonfinite, blowup)
+
+
+def _from_the_start(log: StepLog, start: float, slow) -> Finding:
+    tenth = (" At a tenth of the learning rate the same steps still "
+             + ("turn non-finite" if not slow.finite else "diverge") + ": the gradients, not the "
+             "rate, are the problem." if slow is not None else "")
+    return Finding(
+        cause=CAUSE, severity=Severity.ERROR, confidence=0.8,
+        title=f"the gradients are explosive from the first step (norm {num(start)})",
+        evidence=(f"The global gradient norm is {num(start)} at the first step and training "
+                  f"turns non-finite at step {log.steps_ran} (loss "
+                  f"{' → '.join(num(v) for v in log.loss[:6])}).{tenth} Weights initialised too "
+                  f"large, or targets on a scale of thousands or more, give such gradients."),
+        location=Location(kind="optimizer", name=log.optimizer, epoch=log.epoch[0],
+                          step=log.step[0]),
+        fix="Clip gradients (clipnorm=1.0), use the default (Glorot) initialisation, and scale "
+            "regression targets to about unit size.",
+        measured={"first_grad_norm": start, "steps": log.steps_ran},
+    )
 
 
 def _growth_finding(log: StepLog, growth) -> Finding:

@@ -7,13 +7,16 @@ from collections.abc import Callable
 
 from nandoc.analysis import remedies
 from nandoc.analysis.trends import (
-    DIVERGENCE_WINDOW,
+    SlowerRun,
+    at_lower_rates,
     diverges_early,
+    early_nonfinite,
     last_finite,
     update_blowup,
     update_blowup_finding,
 )
 from nandoc.core.causes import CAUSES
+from nandoc.core.evidence import num
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.fixes import Candidate
 from nandoc.core.records import FirstNonfinite, StepLog
@@ -42,25 +45,32 @@ def learning_rate_too_high(steplog: StepLog, first_nonfinite: FirstNonfinite | N
     """The loss diverges from the first steps at the configured learning rate."""
     diverging, evidence = diverges_early(steplog)
     lr = last_finite(steplog.learning_rate)
-    if diverging:
-        yield _diverging(steplog, evidence, lr, rerun)
-        return
+    early = early_nonfinite(steplog)
+    if diverging or early:
+        slow = at_lower_rates(steplog, rerun) if lr is not None else None
+        confirmed = slow is not None and slow.trains
+        if diverging or confirmed:
+            yield _finding(steplog, evidence if diverging else _blowup(steplog), lr, slow,
+                           confirmed)
+            return
     blowup = update_blowup(steplog, first_nonfinite)
     if blowup is not None and blowup.early:
         yield update_blowup_finding(CAUSE, 0.6, steplog, first_nonfinite, blowup)
 
 
-def _diverging(log: StepLog, evidence: str, lr: float | None,
-               rerun: Callable[..., StepLog] | None) -> Finding:
-    confirmed = False
-    if rerun is not None and lr is not None:
-        # The same first steps, from the same initial weights, at a tenth of the rate.
-        slow = rerun(learning_rate_factor=0.1, steps=min(DIVERGENCE_WINDOW, log.steps_ran))
-        slow_diverges, slow_evidence = diverges_early(slow)
-        confirmed = not slow_diverges and not slow.nonfinite
-        evidence += (f". At {lr / 10:g} (a tenth), from the same initial weights, "
-                     + ("the same steps do not diverge" if confirmed else
-                        f"it still diverges ({slow_evidence})"))
+def _blowup(log: StepLog) -> str:
+    return (f"training turned non-finite at step {log.steps_ran}, the loss going "
+            f"{' → '.join(num(v) for v in log.loss[:6])}")
+
+
+def _finding(log: StepLog, evidence: str, lr: float | None, slow: SlowerRun | None,
+             confirmed: bool) -> Finding:
+    if slow is not None:
+        evidence += (f". At {lr * slow.factor:g} (1/{round(1 / slow.factor)}), from the same "
+                     f"initial weights, the first {slow.steps} steps "
+                     + ("stay finite and do not diverge" if confirmed else
+                        "still turn non-finite" if not slow.finite else
+                        f"still diverge ({slow.evidence})"))
     shown = f"{lr:g}" if lr is not None else "the configured rate"
     return Finding(
         cause=CAUSE,
@@ -69,7 +79,9 @@ def _diverging(log: StepLog, evidence: str, lr: float | None,
         title=f"the loss diverges from the first steps at learning rate {shown}",
         evidence=evidence + ".",
         location=Location(kind="optimizer", name=log.optimizer),
-        fix=(f"Lower the learning rate (to {lr / 10:g} or below), or warm it up over the first "
-             f"epoch." if lr is not None else CAUSES[CAUSE].fix),
-        measured={"learning_rate": lr, "confirmed_at_tenth": confirmed},
+        fix=(f"Lower the learning rate (to {lr * (slow.factor if confirmed else 0.1):g} or "
+             f"below), or warm it up over the first epoch." if lr is not None
+             else CAUSES[CAUSE].fix),
+        measured={"learning_rate": lr, "confirmed_at_tenth": confirmed and slow.factor == 0.1,
+                  "confirmed_at": lr * slow.factor if confirmed else None},
     )

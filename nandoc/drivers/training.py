@@ -1,0 +1,128 @@
+"""Watched training as replay and check's burst both run it: train a copy in memory from the
+loaded weights, stop at the first non-finite value, localise it, and hand what training showed
+to the engine (with the re-training service the checks may use)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nandoc.core.finding import Finding
+from nandoc.core.records import FirstNonfinite, StepLog
+from nandoc.engine import diagnosis
+from nandoc.engine.inputs import Inputs
+from nandoc.engine.localise import localise
+from nandoc.instrument.batches import Batch
+from nandoc.loading.dataset import Dataset
+from nandoc.watch import loop
+from nandoc.watch.state import apply_overrides, restore, snapshot
+from nandoc.watch.step import StepStats, WatchedStep
+
+
+@dataclass
+class Training:
+    """What a watched run showed."""
+
+    log: StepLog
+    failure: loop.Failure | None
+    initial: list[np.ndarray]  # the state training started from
+    first: FirstNonfinite | None = None
+    localised: list[Finding] = field(default_factory=list)
+
+
+def trainable(inputs: Inputs) -> str | None:
+    """Why `inputs` cannot be trained as the user trained them, or None."""
+    if inputs.model is None or inputs.data is None:
+        return "training needs both a model and data"
+    if not inputs.loss or getattr(inputs.model, "optimizer", None) is None:
+        return "the model was saved without compile settings (no loss or optimizer)"
+    return None
+
+
+def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
+                  time_limit_s: float | None = None,
+                  progress: Callable[[int, int, int, StepStats], None] | None = None
+                  ) -> Training:
+    model, data, train = inputs.model, inputs.data, inputs.config.train
+    apply_overrides(model, train)
+    initial = snapshot(model)
+    run = loop.run(WatchedStep(model), data.train, data.val, batch_size=train.batch_size,
+                   epochs=epochs, shuffle=train.shuffle, seed=train.seed, max_steps=max_steps,
+                   progress=progress, time_limit_s=time_limit_s)
+    log, failure = run.log, run.failure
+    if log.steps_ran:
+        log.learning_rate[-1] = float(np.asarray(model.optimizer.learning_rate))
+    out = Training(log, failure, initial)
+    if failure is not None:
+        loc = localise(model, inputs.loss, _failing_batch(data, failure),
+                       epoch=failure.epoch, step=failure.step, sources=inputs.sources,
+                       features=data.features, file=data.train.file,
+                       hint=_hint(failure), seed=train.seed,
+                       validation=failure.where == "validation",
+                       suspects=inputs.optional("suspects", ()))
+        out.first, out.localised = loc.first, loc.findings
+    return out
+
+
+def observe(d: diagnosis.Diagnosis, inputs: Inputs, training: Training) -> None:
+    """Hand what training showed to the engine, with the re-training service."""
+    diagnosis.observe(d, training.log, training.first, training.localised,
+                      rerun=_rerun(inputs.model, training.initial, inputs.data, inputs))
+
+
+def _rerun(model: Any, initial: list[np.ndarray], data: Dataset, inputs: Inputs
+           ) -> Callable[..., StepLog]:
+    """The first `steps` again, from the initial weights, with the learning rate scaled; the
+    model is left as it was."""
+    from nandoc.analysis.remedies import optimizer_like
+
+    train = inputs.config.train
+    done: dict[tuple[float, int], StepLog] = {}  # checks may ask for the same re-run
+
+    def rerun(learning_rate_factor: float = 1.0, steps: int = 20) -> StepLog:
+        key = (float(learning_rate_factor), int(steps))
+        if key not in done:
+            done[key] = _train_again(learning_rate_factor, steps)
+        return done[key]
+
+    def _train_again(learning_rate_factor: float, steps: int) -> StepLog:
+        end = snapshot(model)
+        restore(model, initial)
+        original = model.optimizer
+        lr = float(np.asarray(original.learning_rate))
+        model.compile(optimizer=optimizer_like(original, learning_rate=lr * learning_rate_factor),
+                      loss=model.loss)
+        try:
+            per_epoch = max(-(-data.train.n // train.batch_size), 1)
+            slow = loop.run(WatchedStep(model), data.train, None, batch_size=train.batch_size,
+                            epochs=max(1, -(-steps // per_epoch)), shuffle=train.shuffle,
+                            seed=train.seed, max_steps=steps)
+        finally:
+            model.compile(optimizer=original, loss=model.loss)
+            restore(model, end)
+        return slow.log
+
+    return rerun
+
+
+def _failing_batch(data: Dataset, failure: loop.Failure) -> Batch:
+    split = data.val if failure.split == "validation" and data.val is not None else data.train
+    idx = failure.indices
+    return Batch(name=f"epoch {failure.epoch} step {failure.step}", indices=idx,
+                 x=split.x[idx], y=split.y[idx], rows=split.rows[idx],
+                 why="the batch of the first non-finite step")
+
+
+def _hint(failure: loop.Failure) -> str:
+    """Where the watched step's own flags put the failure, for when the layer pass from the
+    last finite state runs finite."""
+    s = failure.stats
+    if s is None or not np.isfinite(s.loss):
+        return "loss"
+    if not bool(np.all(s.layer_grad_finite)):
+        return "backward"
+    return "update" if s.state_finite is False and bool(np.all(s.layer_weight_finite)) is False \
+        else "forward"
