@@ -98,7 +98,7 @@ def check_numerics_step_time(build, x, y, epochs, batch):
 def watched_step_time(build, x, y, epochs, batch):
     import keras
 
-    from nandoc.watch.loop import epoch_batches
+    from nandoc.instrument.batches import epoch_batches
     from nandoc.watch.step import WatchedStep
 
     keras.utils.set_random_seed(0)
@@ -120,7 +120,7 @@ def bare_step_time(build, x, y, epochs, batch):
     import keras
     import tensorflow as tf
 
-    from nandoc.watch.loop import epoch_batches
+    from nandoc.instrument.batches import epoch_batches
 
     keras.utils.set_random_seed(0)
     m = build()

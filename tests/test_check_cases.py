@@ -109,6 +109,17 @@ CASES = [
     fires("loss-probe", "loss-sqrt", "sqrt-at-zero", severity="error", variant="sqrt"),
     fires("loss-probe", "loss-exp", "exp-overflow", severity="error", variant="exp"),
     fires("loss-probe", "loss-acos", "domain-error", severity="error", variant="acos"),
+    fires("input-index-out-of-range", "token-id-past-vocab", "input-index-out-of-range",
+          severity="error"),
+    silent("input-index-out-of-range", "token-ids-in-vocab"),
+    fires("optimizer-epsilon-underflow", "float16-adam-tiny-epsilon", "division-by-zero",
+          severity="error"),
+    silent("optimizer-epsilon-underflow", "float16-adam-epsilon"),
+    fires("loss-batch-search", "batch-nmse", "division-by-zero", severity="error",
+          variant="variance"),
+    fires("loss-batch-search", "batch-log-std", "unclipped-log", severity="error",
+          variant="log-std"),
+    silent("loss-batch-search", "batch-nmse-eps"),
     fires("loss-probe", "builtin-poisson-linear", "activation-loss-mismatch", severity="error",
           variant="builtin"),
     silent("loss-probe", "builtin-poisson-softplus", variant="builtin"),
@@ -352,6 +363,28 @@ LOSSES = {
         def loss(y_true, y_pred):
             return ops.mean(ops.sqrt(ops.square(y_true - y_pred)))
         """),
+    # a batch statistic in the loss: the variance of the batch's targets
+    "nmse": ("linear", """
+        from keras import ops
+
+
+        def loss(y_true, y_pred):
+            return ops.mean(ops.square(y_pred - y_true)) / ops.var(y_true)
+        """),
+    "nmse-eps": ("linear", """
+        from keras import ops
+
+
+        def loss(y_true, y_pred):
+            return ops.mean(ops.square(y_pred - y_true)) / (ops.var(y_true) + 1e-6)
+        """),
+    "log-std": ("linear", """
+        from keras import ops
+
+
+        def loss(y_true, y_pred):
+            return ops.mean(ops.square(y_pred - y_true)) - 0.01 * ops.log(ops.std(y_true))
+        """),
     "acos": ("linear", """
         from keras import ops
 
@@ -445,6 +478,36 @@ def _float16(scale: float):
     return build
 
 
+def _embedding(kit: Kit, keras):
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(10, 4, name="tokens"),
+                          keras.layers.GlobalAveragePooling1D(),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer="adam", loss="binary_crossentropy")
+    return m
+
+
+def _token_rows(past: int | None = None):
+    """Four token-id columns in [0, 10) and a 0/1 label; row 40 holds `past` if given."""
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 10, size=(96, 4))
+    if past is not None:
+        ids[39, 2] = past
+    return [[*map(int, r), int(r[0] > 4)] for r in ids]
+
+
+def _float16_adam(epsilon: float):
+    """Weights in float16 (the "float16" policy, not mixed): Adam's epsilon in their dtype."""
+    def build(kit: Kit, keras):
+        keras.config.set_dtype_policy("float16")
+        try:
+            return _mlp(keras, keras.layers.Dense(8, activation="relu"),
+                        keras.layers.Dense(1, activation="sigmoid"),
+                        optimizer=keras.optimizers.Adam(1e-3, epsilon=epsilon))
+        finally:
+            keras.config.set_dtype_policy("float32")
+    return build
+
+
 def _loss_file(name: str) -> str:
     return f"loss_{name.replace('-', '_')}.py"
 
@@ -498,6 +561,22 @@ def _large_rows(factor: float):
     return [[a, b, round(c * factor, 2), y] for a, b, c, y in healthy_rows()]
 
 
+def _batch_constant_rows():
+    """Regression rows whose second batch of 32 has one constant target."""
+    rows = _regression_rows()
+    for r in rows[32:]:
+        r[3] = 1.0
+    return rows
+
+
+def _batch_stat_run(name: str):
+    def build(kit: Kit):
+        data = kit.csv("batch_constant64.csv", _batch_constant_rows())
+        return _config(kit.model(f"loss-{name}"), data,
+                       custom_objects=(kit.path(_loss_file(name)),))
+    return build
+
+
 def _regression_rows():
     return [[a, b, c, round(a + b, 2)] for a, b, c, _ in healthy_rows(64)]
 
@@ -543,6 +622,9 @@ MODELS: dict[str, Callable] = {
     "builtin-poisson-softplus": lambda kit, keras: _mlp(
         keras, keras.layers.Dense(4, activation="relu"),
         keras.layers.Dense(1, activation="softplus", name="out"), loss="poisson"),
+    "embedding": _embedding,
+    "float16-adam-tiny-epsilon": _float16_adam(1e-8),
+    "float16-adam-epsilon": _float16_adam(1e-3),
     "float16-inf": _float16(1e5),
     "float16-calm": _float16(0.5),
     **{f"loss-{name}": _custom_loss(name) for name in LOSSES},
@@ -643,6 +725,19 @@ SCENARIOS: dict[str, Callable[[Kit], object]] = {
                                                   _healthy(kit)),
     "builtin-poisson-softplus": lambda kit: _config(kit.model("builtin-poisson-softplus"),
                                                     _healthy(kit)),
+    "token-id-past-vocab": lambda kit: _config(
+        kit.model("embedding"), kit.csv("tokens_past.csv", _token_rows(12),
+                                        header=["t0", "t1", "t2", "t3", "label"])),
+    "token-ids-in-vocab": lambda kit: _config(
+        kit.model("embedding"), kit.csv("tokens.csv", _token_rows(),
+                                        header=["t0", "t1", "t2", "t3", "label"])),
+    "float16-adam-tiny-epsilon": lambda kit: _config(kit.model("float16-adam-tiny-epsilon"),
+                                                     _healthy(kit)),
+    "float16-adam-epsilon": lambda kit: _config(kit.model("float16-adam-epsilon"),
+                                                _healthy(kit)),
+    "batch-nmse": _batch_stat_run("nmse"),
+    "batch-nmse-eps": _batch_stat_run("nmse-eps"),
+    "batch-log-std": _batch_stat_run("log-std"),
     "suspect-source": lambda kit: _with_sources(kit, "suspects.py"),
     "guarded-source": lambda kit: _with_sources(kit, "guarded.py"),
     **{f"loss-{name}": _custom_loss_run(name) for name in LOSSES},

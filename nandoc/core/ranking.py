@@ -29,10 +29,24 @@ def rank_key(f: Finding) -> tuple:
 
 
 def reconcile(findings: Iterable[Finding]) -> list[Finding]:
-    """Drop static suspects that a measured finding about the same place confirms or clears."""
+    """Drop static suspects that a measured finding about the same place confirms or clears,
+    and keep one measured finding per line of code: the strongest (two checks can measure the
+    same line, e.g. over the reachable points and on a real batch)."""
     findings = list(findings)
     measured = {f.place for f in findings if f.basis == "measured"}
-    return [f for f in findings if f.basis == "measured" or f.place not in measured]
+    kept = [f for f in findings if f.basis == "measured" or f.place not in measured]
+    best: dict[tuple, Finding] = {}
+    for f in kept:
+        if f.basis != "measured" or not (f.location.file and f.location.line):
+            continue
+        other = best.get(f.place)
+        if other is None or _strength(f) > _strength(other):
+            best[f.place] = f
+    return [f for f in kept if best.get(f.place, f) is f]
+
+
+def _strength(f: Finding) -> tuple:
+    return (f.severity.level, f.confirmed, f.location.epoch is not None, f.confidence)
 
 
 def rank(findings: Iterable[Finding]) -> list[Finding]:

@@ -39,6 +39,13 @@ def at_place(f: Finding, first: FirstNonfinite) -> bool:
         return True
     if first.where == "data" and f.cause == "data-nonfinite":
         return True
+    common = (first.extra.get("rows_in_common") or {}).get("property")
+    if (common == "label" and f.cause == "label-out-of-range") or \
+            (common == "extreme" and f.cause == "data-unscaled"):
+        return True  # what sets the non-finite rows apart is what this finding is about
+    if f.location.kind == "optimizer" and first.where == "update" and \
+            f.cause not in TRAINING_CAUSES:
+        return True  # an optimizer setting, and the update is where the value was born
     return f.cause in TRAINING_CAUSES and f.severity is Severity.ERROR and \
         first.where in ("update", "backward", "forward", "loss")
 
@@ -88,13 +95,21 @@ def unexplained(first: FirstNonfinite) -> Finding:
     )
 
 
+# What a training step raises -> the cause it confirms.
+RAISES = {
+    "tensor-python-branch": ("OperatorNotAllowedInGraphError", "truth value",
+                             "as a Python `bool`"),
+    "input-index-out-of-range": ("is not in [0,",),
+    "label-out-of-range": ("Received a label value of",),
+}
+
+
 def confirm_error(findings: list[Finding], error: str | None) -> list[Finding]:
     """A training step that raised what a finding predicts confirms that finding."""
-    from nandoc.instrument.opcauses import PYTHON_BRANCH_ERRORS
-
-    if not error or not any(s in error for s in PYTHON_BRANCH_ERRORS):
+    if not error:
         return findings
+    causes = {c for c, marks in RAISES.items() if any(m in error for m in marks)}
     return [f.with_(confirmed=True, severity=Severity.ERROR,
-                    evidence=f"{f.evidence} Confirmed in training: the first step raised "
+                    evidence=f"{f.evidence} Confirmed in training: the training step raised "
                              f"{error}")
-            if f.cause == "tensor-python-branch" and not f.confirmed else f for f in findings]
+            if f.cause in causes and not f.confirmed else f for f in findings]

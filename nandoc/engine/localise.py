@@ -77,11 +77,34 @@ def localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, st
             op, path, line = f.location.op, f.location.file, f.location.line
             found = [int(batch.rows[i]) for i in f.measured.get("rows", []) if i < batch.n]
             rows = found or rows
+    extra = dict(extra or {})
+    common = _common(batch, lp, seen, bad_rows, findings)
+    if common is not None:
+        extra["rows_in_common"] = {"property": common.property, "value": common.value,
+                                   "says": common.sentence}
+        detail = f"{detail}; {common.sentence}" if detail else common.sentence
     first = FirstNonfinite(where=where, epoch=epoch, step=step,
                            layer=seen.layer if seen is not None else None, op=op, file=path,
-                           line=line, rows=tuple(rows[:10]), detail=detail,
-                           extra=dict(extra or {}))
+                           line=line, rows=tuple(rows[:10]), detail=detail, extra=extra)
     return Localised(first, findings, lp, *_measured(lp))
+
+
+def _common(batch: Batch, lp: LayerPass | None, seen: Any, bad_rows: list[int],
+            findings: list[Finding]):
+    """What the rows where the value was born share, from the best record of those rows."""
+    from nandoc.analysis.rows import rows_in_common
+
+    born: set[int] = set(bad_rows)
+    if not born and lp is not None and seen is not None and seen.layer:
+        record = lp.layer(seen.layer)
+        born = set(record.nonfinite_rows) if record is not None else set()
+    if not born:
+        born = {int(batch.rows[i]) for f in findings for i in f.measured.get("rows", [])
+                if f.location.kind == "loss" and i < batch.n}
+    if not born:
+        return None
+    mask = np.isin(batch.rows, list(born))
+    return rows_in_common(batch.x, batch.y, mask)
 
 
 def _measured(lp: LayerPass | None) -> tuple[float, float]:

@@ -95,3 +95,12 @@ def select_batches(split: Split, batch_size: int, seed: int = 0) -> list[Batch]:
             seen.add(key)
             unique.append(b)
     return unique
+
+
+def epoch_batches(n: int, batch_size: int, shuffle: bool, seed: int, epoch: int
+                  ) -> list[np.ndarray]:
+    """The sample indices of each batch of `epoch`, as fit forms them (shuffled with a seed of
+    the run and the epoch, so a resumed or repeated run sees the same batches)."""
+    order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
+             else np.arange(n))
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]

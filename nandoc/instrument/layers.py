@@ -303,7 +303,12 @@ def _forward_backward(model: Any, loss: Any, batch: Batch) -> tuple:
     backward_error = None
     if total is not None and sources:
         try:
-            grads = tape.gradient(total, sources)
+            import tensorflow as tf
+
+            # An Embedding's gradient is sparse (IndexedSlices): densified, as the optimizer
+            # would see it summed per row.
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                     for g in tape.gradient(total, sources)]
         except Exception as exc:  # an op without a gradient, say
             backward_error = _describe(exc)
     return mode, rec, y_pred, total, loss_error, grads, backward_error

@@ -9,6 +9,11 @@ import numpy as np
 
 from nandoc.instrument.model_graph import activation_name, output_layers
 
+# Layers that join branches: each column of the output may have its own range (a linear mean
+# next to a softplus variance), so no one range can be assumed for all of them.
+MERGE_LAYERS = frozenset({"Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum",
+                          "Minimum", "Dot"})
+
 
 @dataclass(frozen=True)
 class OutputInfo:
@@ -23,7 +28,8 @@ def output_info(model: Any) -> OutputInfo | None:
     outs = output_layers(model)
     if len(outs) != 1 or len(getattr(model, "outputs", None) or []) != 1:
         return None
-    name = activation_name(outs[0].layer) or "linear"
+    name = activation_name(outs[0].layer) or (
+        "mixed" if type(outs[0].layer).__name__ in MERGE_LAYERS else "linear")
     shape = tuple(model.outputs[0].shape)
     width = int(shape[-1]) if shape and shape[-1] is not None else None
     return OutputInfo(outs[0].path, name, width)
@@ -53,6 +59,8 @@ def _label_values(y: np.ndarray) -> list[float]:
 
 def _candidates(out: OutputInfo, label: float) -> list[tuple[float, str]]:
     act = out.activation
+    if act == "mixed":  # only the model's own predictions say what it reaches
+        return []
     if act in ("sigmoid", "hard_sigmoid"):
         return [(0.0, _SATURATION[0.0]), (1e-7, "a nearly saturated sigmoid"),
                 (0.5, "an undecided sigmoid"), (1 - 1e-7, "a nearly saturated sigmoid"),

@@ -11,6 +11,7 @@ import numpy as np
 
 from nandoc.core.evidence import first_sentence
 from nandoc.core.records import StepLog
+from nandoc.instrument.batches import epoch_batches
 from nandoc.loading.dataset import Split
 from nandoc.watch.step import StepStats, WatchedStep
 
@@ -39,13 +40,6 @@ class Watched:
     def record(self, epoch: int, step: int, stats: StepStats) -> None:
         self.log.record(epoch, step, stats.loss, stats.grad_norm,
                         tuple(stats.layer_grad_norms.tolist()))
-
-
-def epoch_batches(n: int, batch_size: int, shuffle: bool, seed: int, epoch: int
-                  ) -> list[np.ndarray]:
-    order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
-             else np.arange(n))
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
 Progress = Callable[[int, int, int, StepStats], None]

@@ -1,0 +1,1 @@
+"""Checks of the optimizer the model was compiled with."""
