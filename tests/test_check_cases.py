@@ -146,6 +146,12 @@ CASES = [
     fires("train-learning-rate-too-high", "replay-diverging", "learning-rate-too-high",
           severity="error", driver="replay"),
     silent("train-learning-rate-too-high", "replay-healthy", driver="replay"),
+    # check's burst sees the same first steps
+    fires("train-learning-rate-too-high", "replay-diverging", "learning-rate-too-high",
+          severity="error", variant="burst"),
+    fires("train-exploding-gradients", "replay-diverging", "exploding-gradients",
+          variant="burst"),
+    silent("train-learning-rate-too-high", "replay-healthy", variant="burst"),
 ]
 
 

@@ -160,3 +160,19 @@ def test_a_run_that_could_not_examine_everything_is_incomplete_exit_2(tmp_path):
     assert any(m.startswith("check loss-probe") for m in doc["not_examined"])
     assert any(m.startswith("training step") for m in doc["not_examined"])
     assert "incomplete" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(("loss", "diverging"), [
+    ([1.0, 1.5, 2.2, 3.1, 4.8, 7.0], True),  # rising most of the way
+    ([1.0, 0.9, 800.0, 790.0, 805.0, 798.0, 801.0, 799.0], True),  # a jump it stays at
+    ([1.0, 0.9, 800.0, 0.8, 0.7, 0.6, 0.6, 0.5], False),  # a spike it recovers from
+    ([1.0, 0.8, 0.7, 0.6, 0.55, 0.5], False),  # learning
+], ids=["rising", "jump-and-stay", "spike", "falling"])
+def test_divergence_without_a_nan(loss, diverging):
+    from nandoc.analysis.trends import diverges_early
+    from nandoc.core.records import StepLog
+
+    log = StepLog()
+    for i, v in enumerate(loss, start=1):
+        log.record(1, i, v)
+    assert diverges_early(log)[0] is diverging

@@ -18,6 +18,7 @@ from nandoc.core.records import FirstNonfinite, StepLog
 # rate's doing; later, the gradients have grown into it.
 EARLY_STEPS = 20
 DIVERGENCE_WINDOW = 20
+JUMP = 100.0  # two orders of magnitude
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ def diverges_early(log: StepLog, window: int = DIVERGENCE_WINDOW) -> tuple[bool,
         return False, ""
     ups = float(np.mean(np.diff(loss) > 0))
     grew = loss[-1] / max(abs(loss[0]), 1e-12)
-    ok = ups >= 0.6 and grew >= 2.0
+    # Rising most of the way, or a jump by orders of magnitude that the loss stays at.
+    stays = float(np.median(loss[-max(1, loss.size // 4):])) / max(abs(loss[0]), 1e-12)
+    ok = bool((ups >= 0.6 and grew >= 2.0) or (grew >= JUMP and stays >= JUMP))
     return ok, (f"the loss rose from {num(float(loss[0]))} to {num(float(loss[-1]))} over the "
                 f"first {loss.size} steps ({ups:.0%} of steps up): {sparkline(loss, log=False)}")
 
@@ -81,6 +84,9 @@ def at_lower_rates(log: StepLog, rerun, factors: tuple[float, ...] = (0.1, 0.01)
     if rerun is None or not log.steps_ran:
         return None
     steps = min(DIVERGENCE_WINDOW, max(2 * log.steps_ran, 5))
+    lr, default = last_finite(log.learning_rate), log.default_learning_rate
+    if lr and default and default < lr * min(factors):
+        factors = (*factors, default / lr)  # a typo'd rate: the optimizer's own default
     out = None
     for factor in factors:
         slow = rerun(learning_rate_factor=factor, steps=steps)
@@ -91,9 +97,13 @@ def at_lower_rates(log: StepLog, rerun, factors: tuple[float, ...] = (0.1, 0.01)
     return out
 
 
-def early_nonfinite(log: StepLog) -> bool:
-    """Training turned non-finite within the first steps."""
-    return log.nonfinite and log.steps_ran <= EARLY_STEPS
+def early_nonfinite(log: StepLog, first: FirstNonfinite | None = None) -> bool:
+    """Training turned non-finite within the first steps, after at least one update: a value
+    born in the first step's forward or backward pass comes from the saved weights and the
+    data, whatever the learning rate."""
+    if not (log.nonfinite and log.steps_ran <= EARLY_STEPS):
+        return False
+    return log.steps_ran >= 2 or (first is not None and first.where == "update")
 
 
 def last_finite(values: list[float]) -> float | None:

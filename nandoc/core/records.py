@@ -64,6 +64,7 @@ class StepLog:
     stopped_by: str = "done"  # done | nan | steps | time | interrupted | error
     error: str | None = None  # what the train step raised, as fit would have
     optimizer: str | None = None  # the optimizer's class name
+    default_learning_rate: float | None = None  # the optimizer class's own default rate
     steps_ran: int = 0  # every step recorded, also those a long run's log let go (`trim`)
 
     @property

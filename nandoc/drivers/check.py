@@ -31,12 +31,14 @@ def check(cfg: Config, *, steps: int = BURST_STEPS) -> Report:
     if why_not is None:
         per_epoch = max(-(-inputs.data.train.n // cfg.train.batch_size), 1)
         training = train_watched(inputs, epochs=max(1, -(-steps // per_epoch)),
-                                 max_steps=steps, time_limit_s=BURST_SECONDS)
+                                 max_steps=steps, time_limit_s=BURST_SECONDS, seen_first=True)
         observe(d, inputs, training)
         log = training.log
         step_error = log.error
         extra["burst"] = {"steps_limit": steps, "steps_ran": log.steps_ran,
                           "stopped_by": log.stopped_by}
+        if training.from_pass:  # the first step's layer pass was already non-finite
+            extra["burst"]["seen_in"] = "the first step's layer pass"
         if log.error:
             extra["burst"]["error"] = log.error
     else:

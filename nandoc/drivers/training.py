@@ -31,6 +31,7 @@ class Training:
     initial: list[np.ndarray]  # the state training started from
     first: FirstNonfinite | None = None
     localised: list[Finding] = field(default_factory=list)
+    from_pass: bool = False  # the first step was seen in its layer pass: nothing compiled
 
 
 def trainable(inputs: Inputs) -> str | None:
@@ -44,15 +45,22 @@ def trainable(inputs: Inputs) -> str | None:
 
 def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
                   time_limit_s: float | None = None,
-                  progress: Callable[[int, int, int, StepStats], None] | None = None
-                  ) -> Training:
+                  progress: Callable[[int, int, int, StepStats], None] | None = None,
+                  seen_first: bool = False) -> Training:
+    """Train a watched copy; with `seen_first`, a first step whose layer pass (one of the
+    run's shared measurements) already turned non-finite is taken as observed, without
+    compiling a train step: it ran the same batch from the same weights."""
     model, data, train = inputs.model, inputs.data, inputs.config.train
+    first_pass = _first_step_pass(inputs) if seen_first else None
+    if first_pass is not None:
+        return _observed_in_the_pass(inputs, first_pass)
     apply_overrides(model, train)
     initial = snapshot(model)
     run = loop.run(WatchedStep(model), data.train, data.val, batch_size=train.batch_size,
                    epochs=epochs, shuffle=train.shuffle, seed=train.seed, max_steps=max_steps,
                    progress=progress, time_limit_s=time_limit_s)
     log, failure = run.log, run.failure
+    log.default_learning_rate = _default_rate(model.optimizer)
     if log.steps_ran:
         log.learning_rate[-1] = float(np.asarray(model.optimizer.learning_rate))
     out = Training(log, failure, initial)
@@ -64,6 +72,48 @@ def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
                        validation=failure.where == "validation",
                        suspects=inputs.optional("suspects", ()))
         out.first, out.localised = loc.first, loc.findings
+    return out
+
+
+def _default_rate(optimizer: Any) -> float | None:
+    """The learning rate the optimizer's class defaults to (Adam, RMSprop: 0.001)."""
+    import inspect
+
+    try:
+        value = inspect.signature(type(optimizer)).parameters["learning_rate"].default
+    except (KeyError, TypeError, ValueError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _first_step_pass(inputs: Inputs) -> Any:
+    """The layer pass of epoch 1's first batch, when it is non-finite before any update."""
+    train = inputs.config.train
+    if train.shuffle or train.optimizer or train.learning_rate or train.clipnorm:
+        return None
+    passes = inputs.optional("passes", ())
+    first = next((p for p in passes if p.batch.name == "first"), None)
+    if first is None or first.first_nonfinite is None or \
+            first.first_nonfinite.where not in ("data", "forward", "loss", "backward"):
+        return None
+    return first
+
+
+def _observed_in_the_pass(inputs: Inputs, lp: Any) -> Training:
+    model, data = inputs.model, inputs.data
+    log = StepLog(optimizer=type(model.optimizer).__name__)
+    log.steps_per_epoch = -(-data.train.n // inputs.config.train.batch_size)
+    log.record(1, 1, lp.loss if lp.loss is not None else np.nan)
+    log.learning_rate[-1] = float(np.asarray(model.optimizer.learning_rate))
+    log.stopped_by = "nan"
+    failure = loop.Failure(1, 1, 1, "step", lp.batch.indices, "train")
+    out = Training(log, failure, snapshot(model), from_pass=True)
+    loc = localise(model, inputs.loss, lp.batch, epoch=1, step=1, sources=inputs.sources,
+                   features=data.features, file=data.train.file, hint="forward",
+                   seed=inputs.config.train.seed, suspects=inputs.optional("suspects", ()),
+                   layer_pass=lp)
+    out.first, out.localised = loc.first, loc.findings
+    log.grad_norm[-1] = loc.grad_norm
     return out
 
 

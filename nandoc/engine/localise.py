@@ -41,13 +41,16 @@ class Localised:
 def localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, step: int,
              sources: list[SourceFile], features: tuple[str, ...], file: str | None,
              hint: str, seed: int = 0, validation: bool = False,
-             suspects: tuple[Finding, ...] = (), extra: dict[str, Any] | None = None
-             ) -> Localised:
-    """Localise the first non-finite value of the step (`epoch`, `step`) that ran `batch`."""
-    try:
-        lp = run_layer_pass(model, losses or None, batch, seed=seed)
-    except Exception:  # the localisation is best effort; the driver's hint still says where
-        lp = None
+             suspects: tuple[Finding, ...] = (), extra: dict[str, Any] | None = None,
+             layer_pass: LayerPass | None = None) -> Localised:
+    """Localise the first non-finite value of the step (`epoch`, `step`) that ran `batch`
+    (`layer_pass`: that batch's pass from the same weights, when the caller has it)."""
+    lp = layer_pass
+    if lp is None:
+        try:
+            lp = run_layer_pass(model, losses or None, batch, seed=seed)
+        except Exception:  # best effort; the driver's hint still says where
+            lp = None
     seen = lp.first_nonfinite if lp is not None else None
     where = "validation" if validation else (WHERE.get(seen.where, "forward") if seen else hint)
     detail = seen.detail if seen is not None else None
@@ -71,6 +74,16 @@ def localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, st
         if in_layer:
             op = in_layer[0].location.op
             path, line = in_layer[0].location.file, in_layer[0].location.line
+    if where == "update":
+        from nandoc.analysis.update_probe import update_op_findings
+
+        try:
+            in_update = update_op_findings(model, batch.x, batch.y, epoch, step)
+        except Exception:  # best effort, as the layer pass
+            in_update = []
+        findings += in_update
+        if in_update:
+            op = in_update[0].location.op
     for f in _loss_findings(losses, lp, batch, sources, suspects, epoch, step):
         findings.append(f)
         if op is None:

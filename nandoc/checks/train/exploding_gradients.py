@@ -42,7 +42,7 @@ def exploding_gradients(steplog: StepLog, first_nonfinite: FirstNonfinite | None
         yield _growth_finding(steplog, growth)
         return
     start = next((g for g in steplog.grad_norm if math.isfinite(g)), None)
-    if early_nonfinite(steplog) and start is not None and start >= HUGE:
+    if early_nonfinite(steplog, first_nonfinite) and start is not None and start >= HUGE:
         slow = at_lower_rates(steplog, rerun, factors=(0.1,))
         if slow is None or not slow.trains:
             yield _from_the_start(steplog, start, slow)

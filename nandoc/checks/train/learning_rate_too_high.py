@@ -45,7 +45,7 @@ def learning_rate_too_high(steplog: StepLog, first_nonfinite: FirstNonfinite | N
     """The loss diverges from the first steps at the configured learning rate."""
     diverging, evidence = diverges_early(steplog)
     lr = last_finite(steplog.learning_rate)
-    early = early_nonfinite(steplog)
+    early = early_nonfinite(steplog, first_nonfinite)
     if diverging or early:
         slow = at_lower_rates(steplog, rerun) if lr is not None else None
         confirmed = slow is not None and slow.trains
@@ -66,7 +66,7 @@ def _blowup(log: StepLog) -> str:
 def _finding(log: StepLog, evidence: str, lr: float | None, slow: SlowerRun | None,
              confirmed: bool) -> Finding:
     if slow is not None:
-        evidence += (f". At {lr * slow.factor:g} (1/{round(1 / slow.factor)}), from the same "
+        evidence += (f". At {lr * slow.factor:g} (1/{1 / slow.factor:g} of it), from the same "
                      f"initial weights, the first {slow.steps} steps "
                      + ("stay finite and do not diverge" if confirmed else
                         "still turn non-finite" if not slow.finite else
