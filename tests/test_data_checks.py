@@ -67,8 +67,7 @@ def test_data_unscaled_fires(tmp_path, models, factor, severity, basis):
 def test_data_unscaled_static_lists_every_large_column(tmp_path):
     from nandoc.checks.data.unscaled import unscaled
     from nandoc.loading.dataset import build_dataset
-    from nandoc.loading.table import open_table, scan_table
-    from nandoc.loading.table import ScannedFile
+    from nandoc.loading.table import ScannedFile, open_table, scan_table
 
     rows = [[round(a * 1e6, 1), b, round(c * 1e20, 1), y] for a, b, c, y in healthy_rows()]
     p = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], rows)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import tomllib
 
 import numpy as np
 import pytest
-import tomllib
 
 from nandoc.config import load_config
 from nandoc.errors import ConfigError

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nandoc.core.finding import Finding, Severity
 from nandoc.analysis.passes import layer_passes
+from nandoc.core.finding import Finding, Severity
 from nandoc.instrument.batches import Batch, select_batches
 from nandoc.loading.dataset import Dataset, Split
 from tests.conftest import write_csv

@@ -9,17 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nandoc.engine.inputs import Inputs
 from nandoc.checks.model.activation_loss_mismatch import activation_loss_mismatch
-from nandoc.instrument.model_graph import activation_name
 from nandoc.checks.model.softmax_single_unit import softmax_single_unit
-from nandoc.checks.model.zero_variance_normalization import zero_features, zero_variance_normalization
+from nandoc.checks.model.zero_variance_normalization import (
+    zero_features,
+    zero_variance_normalization,
+)
 from nandoc.config import Config
 from nandoc.core.registry import all_checks
 from nandoc.core.report import Outcome
+from nandoc.engine.inputs import Inputs
+from nandoc.engine.runner import run_checks
+from nandoc.instrument.model_graph import activation_name
 from nandoc.loading.dataset import Dataset, Split
 from nandoc.loading.model import LossInfo, describe_losses
-from nandoc.engine.runner import run_checks
 
 FEATURES = ("a", "b", "c")
 

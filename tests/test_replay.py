@@ -8,7 +8,7 @@ import pytest
 
 from nandoc.config import Config, TrainConfig, load_config
 from nandoc.drivers.replay import replay
-from tests.conftest import SAMPLES, healthy_rows, write_csv
+from tests.conftest import SAMPLES, write_csv
 
 
 @pytest.fixture(scope="module")
