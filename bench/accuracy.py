@@ -172,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     elapsed = time.perf_counter() - started
 
+    print_table(rows, cases)
+    print(f"total {elapsed:.0f} s")
+    return 0
+
+
+def print_table(rows: list[dict], cases: list) -> None:
+    """Per case the rank-1 cause and exit code of each command, then the totals."""
     w = max(len(c.name) for c in cases)
     print()
     print(f"{'case':{w}s}  {'class':12s}  {'check rank-1':28s} ex  {'replay rank-1':28s} ex  "
@@ -201,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{pct('exit', rows):5.1f}% of {len(rows)} | false alarms on healthy "
               f"{sum(r['ok'][cmd]['false_alarm'] for r in healthy)}/{len(healthy)} | "
               f"{secs:.0f} s")
-    print(f"total {elapsed:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":

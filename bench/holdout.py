@@ -47,7 +47,7 @@ _acc = _load_accuracy()
 COMMANDS, judge, run_nandoc, _custom_objects = (_acc.COMMANDS, _acc.judge, _acc.run_nandoc,
                                                 _acc._custom_objects)
 
-from tests.zoo.holdout import BROKEN, CASES  # noqa: E402
+from tests.zoo.holdout import CASES  # noqa: E402
 
 
 def _windows(x: np.ndarray, y: np.ndarray, window: int | None):
@@ -145,34 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     elapsed = time.perf_counter() - started
 
-    w = max(len(c.name) for c in cases)
-    print()
-    print(f"{'case':{w}s}  {'class':12s}  {'check rank-1':28s} ex  {'replay rank-1':28s} ex  "
-          f"expected")
-    print("-" * (w + 110))
-    for row in rows:
-        c = row["case"]
-        cells = []
-        for cmd in COMMANDS:
-            res, ok = row["res"][cmd], row["ok"][cmd]
-            mark = "✓" if ok["rank1"] and ok["exit"] else "✗"
-            cells.append(f"{mark} {res['rank1'][:26]:26s} {res['exit']!s:>2s}")
-        exp = "healthy: exit 0, no error" if c.kind != BROKEN else "|".join(c.expect) + (
-            f" (check: {'|'.join(c.expect_check)})" if c.expect_check else "")
-        print(f"{c.name:{w}s}  {c.klass:12s}  {cells[0]}  {cells[1]}  {exp}")
-    print()
-    broken = [r for r in rows if r["case"].kind == BROKEN]
-    healthy = [r for r in rows if r["case"].kind != BROKEN]
-    for cmd in COMMANDS:
-        def pct(k: str, rs: list, cmd: str = cmd) -> float:
-            return 100.0 * sum(r["ok"][cmd][k] for r in rs) / max(len(rs), 1)
-
-        secs = sum(r["res"][cmd]["seconds"] for r in rows)
-        print(f"{cmd:6s}: rank-1 right {pct('rank1', broken):5.1f}% of {len(broken)} broken | "
-              f"top-3 right {pct('top3', broken):5.1f}% | exit code right "
-              f"{pct('exit', rows):5.1f}% of {len(rows)} | false alarms on healthy "
-              f"{sum(r['ok'][cmd]['false_alarm'] for r in healthy)}/{len(healthy)} | "
-              f"{secs:.0f} s")
+    _acc.print_table(rows, cases)
     print(f"total {elapsed:.0f} s")
     return 0
 
