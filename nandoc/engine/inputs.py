@@ -110,7 +110,3 @@ class Inputs:
 
     def kwargs_for(self, needs: tuple[str, ...]) -> dict[str, Any]:
         return {n: self.get(n) for n in needs}
-
-    def forget_measurements(self) -> None:
-        """Drop the shared measurements: the model's weights have changed since."""
-        self._measured.clear()
