@@ -42,3 +42,15 @@ def native_stderr_captured(enabled: bool = True) -> Iterator[Captured]:
             os.close(saved)
             sink.seek(0)
             captured.text = sink.read().decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def keras_call_warnings() -> Iterator[None]:
+    """Silence the warning Keras 3 gives when nandoc calls a model whose input is named
+    (`keras.Input(name=...)`) with a bare array: nandoc's own calls, not the user's code."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The structure of `inputs` doesn't match",
+                                category=UserWarning)
+        yield

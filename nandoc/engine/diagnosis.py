@@ -24,6 +24,7 @@ from nandoc.core.report import CheckResult, Outcome, Report
 from nandoc.engine.confirm import confirm, confirm_error
 from nandoc.engine.inputs import Inputs
 from nandoc.engine.runner import run_checks
+from nandoc.quiet import keras_call_warnings
 
 TRAINING_NEEDS = frozenset({"steplog", "first_nonfinite"})
 
@@ -49,7 +50,9 @@ def examine(inputs: Inputs, started: float | None = None) -> Diagnosis:
     d = Diagnosis(inputs, started=started if started is not None else time.perf_counter())
     d.broken = [CheckResult(module.rsplit(".", 1)[-1], Outcome.FAILED, message=error)
                 for module, error in sorted(load_all().items())]
-    d.findings, d.results = run_checks(inputs, [s for s in all_checks() if not _training(s)])
+    with keras_call_warnings():
+        d.findings, d.results = run_checks(inputs,
+                                           [s for s in all_checks() if not _training(s)])
     return d
 
 
@@ -61,7 +64,8 @@ def observe(d: Diagnosis, steplog: StepLog, first_nonfinite: FirstNonfinite | No
     d.inputs.steplog, d.inputs.first_nonfinite, d.inputs.rerun = steplog, first_nonfinite, rerun
     # Static suspects already confirmed or cleared by a measurement give way to it first.
     d.findings = merge(reconcile(d.findings), list(localised))
-    found, results = run_checks(d.inputs, [s for s in all_checks() if _training(s)])
+    with keras_call_warnings():
+        found, results = run_checks(d.inputs, [s for s in all_checks() if _training(s)])
     d.findings = confirm_error(confirm(d.findings + found, first_nonfinite), steplog.error)
     d.results += results
     d.observed = True

@@ -22,6 +22,7 @@ from nandoc.instrument.layers import LayerPass, run_layer_pass
 from nandoc.instrument.outputs import ProbePoints
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.model import LossInfo
+from nandoc.quiet import keras_call_warnings
 
 # The layer pass's vocabulary -> the contract's `where`.
 WHERE = {"data": "data", "forward": "forward", "loss": "loss", "backward": "backward",
@@ -38,13 +39,18 @@ class Localised:
     grad_norm: float = math.nan
 
 
-def localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, step: int,
+def localise(model: Any, losses: list[LossInfo], batch: Batch, **kw: Any) -> Localised:
+    """Localise the first non-finite value of the step (`epoch`, `step`) that ran `batch`
+    (`layer_pass`: that batch's pass from the same weights, when the caller has it)."""
+    with keras_call_warnings():
+        return _localise(model, losses, batch, **kw)
+
+
+def _localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, step: int,
              sources: list[SourceFile], features: tuple[str, ...], file: str | None,
              hint: str, seed: int = 0, validation: bool = False,
              suspects: tuple[Finding, ...] = (), extra: dict[str, Any] | None = None,
              layer_pass: LayerPass | None = None) -> Localised:
-    """Localise the first non-finite value of the step (`epoch`, `step`) that ran `batch`
-    (`layer_pass`: that batch's pass from the same weights, when the caller has it)."""
     lp = layer_pass
     if lp is None:
         try:
