@@ -56,8 +56,16 @@ def _custom_objects(folder: Path, names: list[str]) -> dict:
     return objects
 
 
-def plain_fit(toml: Path) -> str:
-    """Train the case as its user would; say where it first went non-finite."""
+def _windows(x: np.ndarray, y: np.ndarray, window: int | None):
+    if not window:
+        return x, y
+    idx = np.arange(len(x) - window + 1)
+    return np.stack([x[i:i + window] for i in idx]), y[idx + window - 1]
+
+
+def plain_fit(toml: Path, validation: bool = False) -> str:
+    """Train the case as its user would (with `validation`, its validation rows too); say
+    where it first went non-finite."""
     import keras
 
     folder = toml.parent
@@ -73,12 +81,11 @@ def plain_fit(toml: Path) -> str:
     y = df[targets].to_numpy("float32")
     split = cfg["data"].get("validation_split", 0.0)
     n_train = len(df) - int(round(len(df) * split))
-    x, y = x[:n_train], y[:n_train]
     window = cfg["data"].get("window", {}).get("length")
-    if window:
-        idx = np.arange(len(x) - window + 1)
-        x = np.stack([x[i:i + window] for i in idx])
-        y = y[idx + window - 1]
+    xt, yt = _windows(x[:n_train], y[:n_train], window)
+    val = None
+    if validation and n_train < len(df):
+        val = _windows(x[n_train:], y[n_train:], window)
     train = cfg["train"]
     seen: dict = {}
 
@@ -90,25 +97,31 @@ def plain_fit(toml: Path) -> str:
             loss = float(logs.get("loss", 0.0)) if logs else 0.0
             w_ok = all(np.all(np.isfinite(np.asarray(v))) for v in model.weights)
             if not np.isfinite(loss) or not w_ok:
-                what = []
-                if not np.isfinite(loss):
-                    what.append(f"loss {loss}")
-                if not w_ok:
-                    what.append("weights non-finite")
-                seen["at"] = f"epoch {self.epoch} step {batch + 1}: {', '.join(what)}"
+                what = ([f"loss {loss}"] if not np.isfinite(loss) else []) + (
+                    [] if w_ok else ["weights non-finite"])
+                seen.setdefault("at", f"epoch {self.epoch} step {batch + 1}: {', '.join(what)}")
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            vl = (logs or {}).get("val_loss")
+            if vl is not None and not np.isfinite(float(vl)):
+                seen.setdefault("at", f"epoch {epoch + 1} end: val_loss {float(vl)}")
                 self.model.stop_training = True
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hist = model.fit(x, y, batch_size=train["batch_size"], epochs=train["epochs"],
-                             shuffle=False, verbose=0, callbacks=[Watch()])
+            hist = model.fit(xt, yt, batch_size=train["batch_size"], epochs=train["epochs"],
+                             shuffle=False, verbose=0, callbacks=[Watch()],
+                             validation_data=val)
     except Exception as exc:  # noqa: BLE001
         return f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:90]}"
     if "at" in seen:
         return "NON-FINITE at " + seen["at"]
     losses = hist.history.get("loss", [])
-    return f"finite: {train['epochs']} epochs, loss {losses[0]:.4g} -> {losses[-1]:.4g}"
+    vals = hist.history.get("val_loss", [])
+    tail = f", val_loss {vals[-1]:.4g}" if vals else ""
+    return f"finite: {train['epochs']} epochs, loss {losses[0]:.4g} -> {losses[-1]:.4g}{tail}"
 
 
 # --------------------------------------------------------------------------------------------

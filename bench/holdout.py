@@ -23,16 +23,12 @@ import os
 import sys
 import tempfile
 import time
-import tomllib
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 
 def _load_accuracy():
@@ -44,77 +40,9 @@ def _load_accuracy():
 
 
 _acc = _load_accuracy()
-COMMANDS, judge, run_nandoc, _custom_objects = (_acc.COMMANDS, _acc.judge, _acc.run_nandoc,
-                                                _acc._custom_objects)
+COMMANDS, judge, run_nandoc = _acc.COMMANDS, _acc.judge, _acc.run_nandoc
 
 from tests.zoo.holdout import CASES  # noqa: E402
-
-
-def _windows(x: np.ndarray, y: np.ndarray, window: int | None):
-    if not window:
-        return x, y
-    idx = np.arange(len(x) - window + 1)
-    return np.stack([x[i:i + window] for i in idx]), y[idx + window - 1]
-
-
-def plain_fit(toml: Path) -> str:
-    """Train the case as its user would (validation included); say where it went non-finite."""
-    import keras
-
-    folder = toml.parent
-    cfg = tomllib.loads(toml.read_text())
-    model = keras.saving.load_model(folder / cfg["model"]["path"],
-                                    custom_objects=_custom_objects(
-                                        folder, cfg["model"].get("custom_objects", [])))
-    df = pd.read_csv(folder / cfg["data"]["path"])
-    target = cfg["data"]["target"]
-    targets = [target] if isinstance(target, str) else list(target)
-    df = df.apply(pd.to_numeric, errors="coerce")
-    x = df.drop(columns=targets).to_numpy("float32")
-    y = df[targets].to_numpy("float32")
-    split = cfg["data"].get("validation_split", 0.0)
-    n_train = len(df) - int(round(len(df) * split))
-    window = cfg["data"].get("window", {}).get("length")
-    xt, yt = _windows(x[:n_train], y[:n_train], window)
-    val = None
-    if n_train < len(df):
-        val = _windows(x[n_train:], y[n_train:], window)
-    train = cfg["train"]
-    seen: dict = {}
-
-    class Watch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch + 1
-
-        def on_train_batch_end(self, batch, logs=None):
-            loss = float(logs.get("loss", 0.0)) if logs else 0.0
-            w_ok = all(np.all(np.isfinite(np.asarray(v))) for v in model.weights)
-            if not np.isfinite(loss) or not w_ok:
-                what = ([f"loss {loss}"] if not np.isfinite(loss) else []) + (
-                    [] if w_ok else ["weights non-finite"])
-                seen.setdefault("at", f"epoch {self.epoch} step {batch + 1}: {', '.join(what)}")
-                self.model.stop_training = True
-
-        def on_epoch_end(self, epoch, logs=None):
-            vl = (logs or {}).get("val_loss")
-            if vl is not None and not np.isfinite(float(vl)):
-                seen.setdefault("at", f"epoch {epoch + 1} end: val_loss {float(vl)}")
-                self.model.stop_training = True
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            hist = model.fit(xt, yt, batch_size=train["batch_size"], epochs=train["epochs"],
-                             shuffle=False, verbose=0, callbacks=[Watch()],
-                             validation_data=val)
-    except Exception as exc:  # noqa: BLE001
-        return f"raised {type(exc).__name__}: {' '.join(str(exc).split())[:90]}"
-    if "at" in seen:
-        return "NON-FINITE at " + seen["at"]
-    losses = hist.history.get("loss", [])
-    vals = hist.history.get("val_loss", [])
-    tail = f", val_loss {vals[-1]:.4g}" if vals else ""
-    return f"finite: {train['epochs']} epochs, loss {losses[0]:.4g} -> {losses[-1]:.4g}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             toml = c.build(Path(tmp) / c.name)
             row = {"case": c, "res": {}, "ok": {}}
             if args.verify:
-                row["fit"] = plain_fit(toml)
+                row["fit"] = _acc.plain_fit(toml, validation=True)
                 print(f"[fit] {c.kind:7s} {c.name:36s} {row['fit']}", flush=True)
             if not args.no_nandoc:
                 for cmd in COMMANDS:
