@@ -1,4 +1,4 @@
-"""Inputs from files, as check and replay gather them: the config's model, data and custom objects."""
+"""Inputs from files, as check and replay gather them: the config's model, data, custom objects."""
 
 from __future__ import annotations
 

@@ -59,20 +59,32 @@ def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
     run = loop.run(WatchedStep(model), data.train, data.val, batch_size=train.batch_size,
                    epochs=epochs, shuffle=train.shuffle, seed=train.seed, max_steps=max_steps,
                    progress=progress, time_limit_s=time_limit_s)
-    log, failure = run.log, run.failure
-    log.default_learning_rate = _default_rate(model.optimizer)
-    if log.steps_ran:
-        log.learning_rate[-1] = float(np.asarray(model.optimizer.learning_rate))
-    out = Training(log, failure, initial)
-    if failure is not None:
-        loc = localise(model, inputs.loss, _failing_batch(data, failure),
-                       epoch=failure.epoch, step=failure.step, sources=inputs.sources,
-                       features=data.features, file=data.train.file,
-                       hint=_hint(failure), seed=train.seed,
-                       validation=failure.where == "validation",
-                       suspects=inputs.optional("suspects", ()))
-        out.first, out.localised = loc.first, loc.findings
+    out = Training(run.log, run.failure, initial)
+    _note_rates(out.log, model.optimizer)
+    if run.failure is not None:
+        _localise(inputs, out, _failing_batch(data, run.failure), hint=_hint(run.failure))
     return out
+
+
+def _note_rates(log: StepLog, optimizer: Any) -> None:
+    """The rate the last step ran at, and the optimizer class's own default."""
+    log.default_learning_rate = _default_rate(optimizer)
+    if log.steps_ran:
+        log.learning_rate[-1] = float(np.asarray(optimizer.learning_rate))
+
+
+def _localise(inputs: Inputs, out: Training, batch: Batch, hint: str,
+              layer_pass: Any = None) -> None:
+    """Where the failure of `out` was born, on its batch; the findings that says."""
+    failure = out.failure
+    loc = localise(inputs.model, inputs.loss, batch, epoch=failure.epoch, step=failure.step,
+                   sources=inputs.sources, features=inputs.data.features,
+                   file=inputs.data.train.file, hint=hint, seed=inputs.config.train.seed,
+                   validation=failure.where == "validation",
+                   suspects=inputs.optional("suspects", ()), layer_pass=layer_pass)
+    out.first, out.localised = loc.first, loc.findings
+    if layer_pass is not None:
+        out.log.grad_norm[-1] = loc.grad_norm
 
 
 def _default_rate(optimizer: Any) -> float | None:
@@ -104,16 +116,11 @@ def _observed_in_the_pass(inputs: Inputs, lp: Any) -> Training:
     log = StepLog(optimizer=type(model.optimizer).__name__)
     log.steps_per_epoch = -(-data.train.n // inputs.config.train.batch_size)
     log.record(1, 1, lp.loss if lp.loss is not None else np.nan)
-    log.learning_rate[-1] = float(np.asarray(model.optimizer.learning_rate))
     log.stopped_by = "nan"
-    failure = loop.Failure(1, 1, 1, "step", lp.batch.indices, "train")
-    out = Training(log, failure, snapshot(model), from_pass=True)
-    loc = localise(model, inputs.loss, lp.batch, epoch=1, step=1, sources=inputs.sources,
-                   features=data.features, file=data.train.file, hint="forward",
-                   seed=inputs.config.train.seed, suspects=inputs.optional("suspects", ()),
-                   layer_pass=lp)
-    out.first, out.localised = loc.first, loc.findings
-    log.grad_norm[-1] = loc.grad_norm
+    out = Training(log, loop.Failure(1, 1, 1, "step", lp.batch.indices, "train"),
+                   snapshot(model), from_pass=True)
+    _note_rates(log, model.optimizer)
+    _localise(inputs, out, lp.batch, hint="forward", layer_pass=lp)
     return out
 
 

@@ -17,6 +17,8 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
                    ) -> tuple[Any, FirstNonfinite]:
     """The Report and the first non-finite record for the failing step, from the weights the
     model holds now (the last finite ones). `facts`: what the callback itself saw."""
+    import numpy as np
+
     from nandoc._version import __version__
     from nandoc.core.report import Report
     from nandoc.drivers.arrays import build_inputs, describe
@@ -42,7 +44,7 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
                                           extra=facts), []
         if inputs.data is not None:
             split = inputs.data.train
-            batch = Batch(BATCH_NAME, _all(split.n), split.x, split.y, split.rows,
+            batch = Batch(BATCH_NAME, np.arange(split.n), split.x, split.y, split.rows,
                           "the batch of the first non-finite step")
             loc = localise(model, inputs.loss, batch, epoch=epoch, step=step,
                            sources=list(inputs.sources), features=inputs.data.features,
@@ -59,12 +61,6 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
         first = FirstNonfinite(where=None, epoch=epoch, step=step, extra=facts)
         report = Report.build("callback", __version__, [], first_nonfinite=first)
     return report, first
-
-
-def _all(n: int) -> Any:
-    import numpy as np
-
-    return np.arange(n)
 
 
 def _learning_rate(model: Any) -> float:
