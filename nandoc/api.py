@@ -10,22 +10,30 @@ from typing import Any
 from nandoc.core.report import Report
 
 
-def diagnose(model: Any, x: Any, y: Any, *, loss: Any = None, batch_size: int = 32,
+def diagnose(model: Any, x: Any, y: Any = None, *, loss: Any = None, batch_size: int = 32,
              validation_split: float = 0.0, feature_names: Sequence[str] | None = None,
              target_names: Sequence[str] | None = None, sources: Sequence[Any] = (),
              rows: Sequence[int] | None = None, seed: int = 0) -> Report:
     """Run nandoc's checks on a live Keras model and in-memory data; return the Report.
 
-    `model`: a built Keras model (compiled, or pass `loss=`). `x`: (n, features) or windows
-    (n, timesteps, features): numpy, a DataFrame (its column names become feature names) or a
-    tensor. `y`: (n,) or (n, k). `validation_split`: the LAST fraction of samples, as Keras
-    takes it. `sources`: custom-objects .py files to read (never imported) for the static
-    checks. `rows`: the row number (from 1) of each sample in your own data, used in findings
-    (default 1..n). The Report renders with `nandoc.render.render(report, Format.TEXT)`.
+    `model`: a built Keras model (compiled, or pass `loss=`). `x`: what `model.fit` takes:
+    rows (n, features) or windows (n, timesteps, features) as numpy, a DataFrame (its column
+    names become feature names) or a tensor; an array of any rank the model input takes
+    (images (n, H, W, C), token ids (n, T)); for several inputs, a dict {input name: array} or
+    a list of arrays in the model's input order. `y`: (n,) or (n, k); for several outputs, a
+    dict {output name: array} or a list in output order; None for a model that computes its
+    own loss. Findings name the model input or output an array feeds. `validation_split`: the
+    LAST fraction of samples, as Keras takes it. `sources`: custom-objects .py files to read
+    (never imported) for the static checks. `rows`: the row number (from 1) of each sample in
+    your own data, used in findings (default 1..n). The Report renders with
+    `nandoc.render.render(report, Format.TEXT)`. Data that does not fit the model (an unknown
+    input name, a wrong shape, different sample counts) raises `nandoc.errors.DataError`.
     """
+    from nandoc import require_tensorflow_backend
     from nandoc.drivers.arrays import build_inputs, describe
     from nandoc.engine import diagnosis
 
+    require_tensorflow_backend()
     started = time.perf_counter()
     inputs = build_inputs(model, x, y, loss=loss, batch_size=batch_size,
                           validation_split=validation_split, feature_names=feature_names,

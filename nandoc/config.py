@@ -47,14 +47,20 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     source: Path | None = None  # the nandoc.toml this came from, if any
     unsafe: bool = False
+    # Several model inputs / outputs: model input (output) name -> its columns or array keys.
+    inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    data_function: str | None = None  # [data] source = "file.py:function"
 
 
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "model": {"path": (str,), "custom_objects": (list, str)},
     "data": {
         "path": (str,),
-        "target": (str, list),
+        "target": (str, list, dict),
         "features": (list,),
+        "inputs": (dict,),
+        "source": (str,),
         "validation_split": (float, int),
         "validation_path": (str,),
         "window": (dict,),
@@ -72,7 +78,9 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
 }
 _EXAMPLES = {
     "model.path": '"model.keras"', "model.custom_objects": '["losses.py"]',
-    "data.path": '"data.csv"', "data.target": '"label"', "data.features": '["a", "b"]',
+    "data.path": '"data.csv"', "data.target": '"label"',
+    "data.inputs": '{ numeric = ["age", "income"], tokens = "tokens" }',
+    "data.source": '"data.py:make_dataset"', "data.features": '["a", "b"]',
     "data.validation_split": "0.2", "data.validation_path": '"val.csv"',
     "data.window": "{ length = 30 }", "data.window.length": "30", "data.window.stride": "1",
     "data.window.label": '"last"', "train.batch_size": "32", "train.epochs": "5",
@@ -114,6 +122,21 @@ def _str_list(value: Any, where: str, origin: Path) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _name_map(value: Any, where: str, origin: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """{model input or output name: column(s) or array key(s)}, as pairs in the file's order."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"In {origin}, {where} must be a table of model input (or output) "
+                          f"names, e.g. {where.split()[-1]} = {{ numeric = [\"age\"], "
+                          f"tokens = \"tokens\" }}.")
+    out = []
+    for name, cols in value.items():
+        if not isinstance(cols, (str, list)):
+            raise ConfigError(f"In {origin}, {where} '{name}' must be a column name (or array "
+                              f"key) or a list of them, not {cols!r}.")
+        out.append((str(name), _str_list(cols, f"{where} '{name}'", origin)))
+    return tuple(out)
+
+
 def _check_path_text(value: str, key: str, origin: Path) -> None:
     if not value.strip():
         raise ConfigError(f"In {origin}, {key} is empty; give a file path relative to the "
@@ -148,6 +171,15 @@ def parse_config(text: str, origin: Path) -> Config:
         _check_path_text(value, key, origin)
         return base / value
 
+    inputs = _name_map(data.get("inputs", {}), "[data] inputs", origin)
+    raw_target = data.get("target", [])
+    outputs = _name_map(raw_target, "[data] target", origin) if isinstance(raw_target, dict) \
+        else ()
+    targets = (tuple(dict.fromkeys(c for _, cols in outputs for c in cols)) if outputs
+               else _str_list(raw_target, "[data] target", origin))
+    function = data.get("source")
+    if function is not None:
+        _check_path_text(function, "[data] source", origin)
     window = None
     if window_raw is not None:
         _check_table("data.window", window_raw, origin)
@@ -158,8 +190,9 @@ def parse_config(text: str, origin: Path) -> Config:
                              for p in _str_list(model.get("custom_objects", []),
                                                 "[model] custom_objects", origin)),
         data_path=path(data.get("path"), "[data] path"),
-        target=_str_list(data.get("target", []), "[data] target", origin),
+        target=targets,
         features=_str_list(data.get("features", []), "[data] features", origin),
+        inputs=inputs, outputs=outputs, data_function=function,
         validation_split=float(data.get("validation_split", 0.0)),
         validation_path=path(data.get("validation_path"), "[data] validation_path"),
         window=window,
@@ -180,6 +213,16 @@ def validate(cfg: Config) -> None:
     if cfg.validation_split > 0 and cfg.validation_path is not None:
         raise ConfigError(f"{where} [data] sets both validation_split and validation_path; "
                           f"keep one of them.")
+    if cfg.inputs and cfg.features:
+        raise ConfigError(f"{where} [data] sets both features and inputs; inputs already names "
+                          f"the columns of each model input: remove features.")
+    if cfg.inputs and cfg.window is not None:
+        raise ConfigError(f"{where} [data] sets inputs (several model inputs) and "
+                          f"[data.window]; nandoc cuts windows for a single-input model only. "
+                          f"Save the windows in an .npz (one array per input) instead.")
+    if cfg.data_function is not None and cfg.data_path is not None:
+        raise ConfigError(f"{where} [data] sets both path and source; keep one of them (source "
+                          f"= \"data.py:make_dataset\" replaces the data file).")
     t = cfg.train
     for name, most in (("batch_size", MAX_BATCH), ("epochs", MAX_EPOCHS)):
         value = getattr(t, name)
@@ -241,6 +284,7 @@ def with_overrides(cfg: Config, *, model: Path | None = None, data: Path | None 
         changes["model_path"] = model
     if data is not None:
         changes["data_path"] = data
+        changes["data_function"] = None  # DATA on the command line replaces [data] source
     if target:
         changes["target"] = tuple(t.strip() for t in target.split(",") if t.strip())
     if custom_objects:

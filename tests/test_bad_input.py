@@ -118,9 +118,19 @@ CASES = [
     Case("model-lambda-safe-mode", lambda d, m: _check(m["lambda"], _healthy(d)),
          ("Lambda layer(s) 'double'", "safe mode", "execute", "--unsafe")),
     Case("model-several-inputs", lambda d, m: _check(m["two_inputs"], _healthy(d)),
-         ("The model has 2 inputs (a, b)", "one input", "single-input model")),
+         ("The model has 2 inputs ('a', 'b')", "[data] inputs = { a = ")),
     Case("model-several-outputs", lambda d, m: _check(m["two_outputs"], _healthy(d)),
-         ("The model has 2 outputs (p, q)", "'label'", "single-output model")),
+         ("The model has 2 outputs ('p', 'q')", "[data] target = { p = ")),
+    Case("inputs-unknown-name",
+         lambda d, m: _cfg(d, DATA + 'inputs = { a = ["a", "b"], zz = ["c"] }\n',
+                           m["two_inputs"], _healthy(d)),
+         ("names the model input 'zz'", "its inputs are 'a', 'b'")),
+    Case("npz-image-shape-misfit",
+         lambda d, m: _check(m["conv2d"], _npz(d, x=np.zeros((4, 6, 6, 1)), label=np.zeros(4))),
+         ("array 'x' has shape (4, 6, 6, 1)", "takes (None, 8, 8, 1)")),
+    Case("image-folder-without-images",
+         lambda d, m: _check(m["conv2d"], _image_classes(d)),
+         ("no images", ".png")),
     # --- data files -----------------------------------------------------------------------
     Case("csv-empty", lambda d, m: _check(m["binary"], _csv(d, b"")),
          ("data.csv is empty", "no header and no rows", "column names on the first line")),
@@ -185,7 +195,7 @@ CASES = [
          ("validation file val.csv lacks the column(s) 'c'", "same columns")),
     Case("npz-3d-array",
          lambda d, m: _check(m["binary"], _npz(d, x=np.zeros((4, 2, 3)), label=np.zeros(4))),
-         ("array 'x' has 3 dimensions", "[data.window]")),
+         ("array 'x' has shape (4, 2, 3)", "takes (None, 3)")),
     Case("npz-corrupt", lambda d, m: _check(m["binary"], _csv(d, b"PK\x03\x04junk", "d.npz")),
          ("d.npz is not a readable .npz archive", "np.savez")),
     Case("parquet-corrupt", lambda d, m: _check(m["binary"], _csv(d, b"PAR1junk", "d.parquet")),
@@ -248,6 +258,13 @@ def _savedmodel(d: Path) -> Path:
     return folder
 
 
+def _image_classes(d: Path) -> Path:
+    for name in ("cats", "dogs"):
+        (d / "images" / name).mkdir(parents=True, exist_ok=True)
+        (d / "images" / name / "notes.txt").write_text("not an image")
+    return d / "images"
+
+
 def _npz(d: Path, **arrays) -> Path:
     np.savez(d / "d.npz", **arrays)
     return d / "d.npz"
@@ -286,6 +303,12 @@ def matrix_models(models, tmp_path_factory) -> dict[str, Path]:
     two_out.compile(optimizer="adam", loss=["mse", "mse"])
     two_out.save(d / "two_outputs.keras")
     out["two_outputs"] = d / "two_outputs.keras"
+
+    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3),
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1)])
+    conv.compile(optimizer="adam", loss="mse")
+    conv.save(d / "conv2d.keras")
+    out["conv2d"] = d / "conv2d.keras"
 
     def shifted_mse(y_true, y_pred):
         return keras.ops.mean(keras.ops.square(y_true - y_pred + 1.0))

@@ -112,6 +112,8 @@ CASES = [
     fires("input-index-out-of-range", "token-id-past-vocab", "input-index-out-of-range",
           severity="error"),
     silent("input-index-out-of-range", "token-ids-in-vocab"),
+    fires("data-unscaled-pixels", "images-raw", "data-unscaled", severity="warning"),
+    silent("data-unscaled-pixels", "images-rescaled"),
     fires("optimizer-epsilon-underflow", "float16-adam-tiny-epsilon", "division-by-zero",
           severity="error"),
     silent("optimizer-epsilon-underflow", "float16-adam-epsilon"),
@@ -459,6 +461,24 @@ def _mlp(keras, *head, loss="binary_crossentropy", metrics=None, optimizer="adam
     return m
 
 
+def _conv(keras, rescale: bool):
+    scale = [keras.layers.Rescaling(1 / 255)] if rescale else []
+    m = keras.Sequential([keras.Input((8, 8, 3)), *scale, keras.layers.Conv2D(4, 3),
+                          keras.layers.GlobalAveragePooling2D(),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    m.compile("adam", "binary_crossentropy")
+    return m
+
+
+def _images_npz(kit: Kit) -> Path:
+    p = kit.path("images.npz")
+    if not p.exists():
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, (64, 8, 8, 3)).astype("float32")
+        np.savez(p, x=x, y=(x.mean(axis=(1, 2, 3)) > 127.5).astype("float32"))
+    return p
+
+
 def _features(rows) -> np.ndarray:
     return np.array([r[:3] for r in rows], dtype="float32")
 
@@ -629,6 +649,8 @@ MODELS: dict[str, Callable] = {
         keras, keras.layers.Dense(4, activation="relu"),
         keras.layers.Dense(1, activation="softplus", name="out"), loss="poisson"),
     "embedding": _embedding,
+    "conv-raw": lambda kit, keras: _conv(keras, rescale=False),
+    "conv-rescaled": lambda kit, keras: _conv(keras, rescale=True),
     "float16-adam-tiny-epsilon": _float16_adam(1e-8),
     "float16-adam-epsilon": _float16_adam(1e-3),
     "float16-inf": _float16(1e5),
@@ -701,6 +723,9 @@ def _models_with_sources(model: str, source: str, regression: bool = False):
 
 
 SCENARIOS: dict[str, Callable[[Kit], object]] = {
+    "images-raw": lambda kit: _config(kit.model("conv-raw"), _images_npz(kit), target=("y",)),
+    "images-rescaled": lambda kit: _config(kit.model("conv-rescaled"), _images_npz(kit),
+                                           target=("y",)),
     "healthy": lambda kit: _config(kit.models["binary"], _healthy(kit), validation_split=0.2),
     "nonfinite-cells": lambda kit: _config(
         kit.models["binary"], kit.csv("nonfinite.csv", _nonfinite_rows())),

@@ -15,6 +15,7 @@ from nandoc.instrument.graph_probe import probe
 from nandoc.instrument.model_graph import activation_name, walk_layers
 from nandoc.instrument.opcauses import MEANING, cause_of
 from nandoc.loading.custom_objects import SourceFile, display_path
+from nandoc.loading.named import feed
 
 
 def find(model: Any, path: str) -> Any | None:
@@ -28,17 +29,12 @@ def layer_op_findings(model: Any, path: str, x: np.ndarray, rows: np.ndarray,
                       sources: list[SourceFile], epoch: int | None = None,
                       step: int | None = None) -> list[Finding]:
     """The ops of layer `path` where a non-finite value or gradient is born on batch `x`."""
-    import keras
-
-    layer = find(model, path)
-    if layer is None:
+    reached = _reach(model, path, x)
+    if reached is None:
         return []
-    try:
-        feeder = keras.Model(model.inputs, layer.input)
-        x_in = np.asarray(feeder(x, training=False), dtype=np.float32)
-    except Exception:  # nested in a sub-model or a wrapper: not reachable from the inputs
-        return []
-    result = probe(lambda t: layer(t, training=False), [x_in], [str(s.path) for s in sources])
+    layer, call, inputs = reached
+    x_in = inputs[0]
+    result = probe(call, inputs, [str(s.path) for s in sources])
     hits = list(result.forward_roots) if result.traced and not result.value_finite else []
     hits += list(result.backward_roots) if result.traced else []
     if not any(cause_of(h) for h in hits):
@@ -71,6 +67,99 @@ def layer_op_findings(model: Any, path: str, x: np.ndarray, rows: np.ndarray,
             measured={"rows": bad, "phase": phase, "layer": path},
         )
     return list(out.values())
+
+
+def _reach(model: Any, path: str, x: Any) -> tuple[Any, Any, list[np.ndarray]] | None:
+    """(layer, call, inputs): the layer at `path` (nested models entered name by name), a
+    function of its input tensors that calls it as the model does (several inputs, keyword
+    arguments), and those inputs computed from batch `x`. None when they cannot be reached."""
+    from keras import tree
+
+    if path == model.name and model.name not in {p for p, _ in walk_layers(model)}:
+        # A subclassed model the layer pass ran as one call: its own ops, on the batch
+        if not isinstance(x, np.ndarray):
+            return None
+        return model, lambda t: _first(model(t, training=False)), [_as_input(x)]
+    container, values, layer, node = model, feed(x), None, None
+    for name in path.split("/"):
+        layer = _child(container, name)
+        node = _node_in(container, layer) if layer is not None else None
+        if node is None:
+            break
+        values = _evaluate(container, node, values)
+        if values is None:
+            break
+        container = layer
+    if node is None or values is None:  # not by path (a wrapped layer): by name, from the top
+        layer = find(model, path)
+        node = _node_in(model, layer) if layer is not None else None
+        values = _evaluate(model, node, feed(x)) if node is not None else None
+        if values is None:
+            return None
+    arguments = node.arguments
+
+    def call(*tensors: Any) -> Any:
+        args, kwargs = arguments.fill_in(
+            {id(kt): t for kt, t in zip(arguments.keras_tensors, tensors, strict=True)})
+        return _first(layer(*args, **{**kwargs, "training": False}))
+
+    inputs = [_as_input(v) for v in tree.flatten(values)]
+    return (layer, call, inputs) if inputs else None
+
+
+def _child(container: Any, name: str) -> Any | None:
+    try:
+        return container.get_layer(name)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _graph(container: Any) -> Any:
+    graph = getattr(container, "_functional", None)  # a Sequential's functional graph
+    return container if graph is None else graph
+
+
+def _node_in(container: Any, layer: Any) -> Any | None:
+    """The node where `container`'s graph calls `layer` (a shared layer has one per call)."""
+    from keras.src.ops.function import make_node_key
+
+    keys = getattr(_graph(container), "_nodes", None)
+    for i, node in enumerate(getattr(layer, "_inbound_nodes", ())):
+        if node.arguments.keras_tensors and (keys is None or make_node_key(layer, i) in keys):
+            return node
+    return None
+
+
+def _evaluate(container: Any, node: Any, values: Any) -> list[np.ndarray] | None:
+    """The values of `node`'s input tensors when `container` runs on `values`."""
+    import keras
+    from keras import tree
+
+    try:
+        inputs = getattr(_graph(container), "_inputs_struct", None)
+        inputs = list(container.inputs) if inputs is None else inputs
+        feeder = keras.Model(inputs, list(node.arguments.keras_tensors))
+        if isinstance(values, list):  # the inputs of a nested model, as its own call gets them
+            values = tree.pack_sequence_as(inputs, values)
+        got = feeder(values, training=False)
+    except Exception:  # not reachable from the container's inputs
+        return None
+    return [np.asarray(t) for t in (got if isinstance(got, (list, tuple)) else [got])]
+
+
+def _as_input(v: Any) -> np.ndarray:
+    """A probe input: floats as float32 (a float16 layer casts them as in training), integer
+    token ids as they are."""
+    a = np.asarray(v)
+    return a if a.dtype.kind in "iub" else a.astype(np.float32)
+
+
+def _first(out: Any) -> Any:
+    """The first output of a layer that returns several (states, attention scores)."""
+    from keras import tree
+
+    flat = tree.flatten(out)
+    return flat[0] if len(flat) > 1 else out
 
 
 OVERFLOWING = ("exponential", "exp")

@@ -27,6 +27,7 @@ from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.custom_objects import display_path as _display
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
+from nandoc.loading.named import feed
 
 
 def _describe(points: ProbePoints, row: int) -> str:
@@ -47,7 +48,7 @@ def _callable(info: LossInfo) -> Any:
 def reachable_points(model: Any, out, data: Dataset) -> ProbePoints:
     """What the output can reach, plus the model's own predictions on a few training rows."""
     x = data.train.x[:32]
-    preds = np.asarray(model(x, training=False)) if len(x) else None
+    preds = np.asarray(model(feed(x), training=False)) if len(x) else None
     return probe_points(out, data.train.y, preds)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from nandoc.core.fixes import Trial
 from nandoc.loading.dataset import Dataset, Split
+from nandoc.loading.named import Named
 
 
 def optimizer_like(optimizer: Any, *, learning_rate: float | None = None,
@@ -50,15 +51,27 @@ def drop_nonfinite_rows(t: Trial) -> None:
 
 
 def robust_scale(t: Trial) -> None:
-    """Median/IQR scaling fitted on the training rows, applied to every split."""
+    """Median/IQR scaling per feature (the last axis of each input array), fitted on the
+    training samples and applied to every split."""
     train = t.data.train
-    flat = train.x.reshape(-1, train.x.shape[-1]).astype(np.float64)
-    med = np.nanmedian(flat, axis=0)
-    iqr = np.nanpercentile(flat, 75, axis=0) - np.nanpercentile(flat, 25, axis=0)
-    iqr = np.where(iqr > 0, iqr, 1.0)
+    arrays = train.x.arrays if isinstance(train.x, Named) else {"": train.x}
+    fitted = {}
+    for key, x in arrays.items():
+        flat = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1] if x.ndim > 1 else 1)
+        med = np.nanmedian(flat, axis=0)
+        iqr = np.nanpercentile(flat, 75, axis=0) - np.nanpercentile(flat, 25, axis=0)
+        fitted[key] = (med, np.where(iqr > 0, iqr, 1.0))
+
+    def one(key: str, x: np.ndarray) -> np.ndarray:
+        med, iqr = fitted[key]
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1] if x.ndim > 1 else 1)
+        return ((flat - med) / iqr).astype(np.float32).reshape(shape)
 
     def scale(s: Split) -> Split:
-        return replace(s, x=((s.x - med) / iqr).astype(np.float32))
+        if isinstance(s.x, Named):
+            return replace(s, x=Named({k: one(k, v) for k, v in s.x.items()}))
+        return replace(s, x=one("", s.x))
 
     t.data = _map_splits(t.data, scale)
 

@@ -34,7 +34,8 @@ def rows_in_common(x: np.ndarray, y: np.ndarray, bad: np.ndarray) -> Common | No
         if len(values) == 1 and not np.any(labels[good] == values[0]):
             return Common("label", f"every non-finite row has label {num(float(values[0]))}, "
                                    f"and no finite row does", float(values[0]))
-    if yf.shape[1] > 1:  # one-hot: a row of zeros (an id past the width) or of several ones
+    several = hasattr(y, "arrays") and len(y.arrays) > 1  # several outputs: not one-hot
+    if yf.shape[1] > 1 and not several:  # one-hot: a row of zeros or of several ones
         sums = np.nansum(yf, axis=1)
         if np.all(sums[bad] == sums[bad][0]) and not np.any(sums[good] == sums[bad][0]):
             return Common("label", f"every non-finite row's one-hot target sums to "
@@ -49,7 +50,7 @@ def rows_in_common(x: np.ndarray, y: np.ndarray, bad: np.ndarray) -> Common | No
                                  f"{num(float(size[good].max()))})")
     if np.all(size[bad] == 0) and np.all(size[good] > 0):
         return Common("zero", "every non-finite row is all zeros, and no finite row is")
-    if x.ndim == 3:
+    if isinstance(x, np.ndarray) and x.ndim == 3:
         spread = np.nanstd(x.astype(np.float64), axis=1).max(axis=1)
         if np.all(spread[bad] == 0) and np.all(spread[good] > 0):
             return Common("constant", "every non-finite window is constant over time, and no "

@@ -14,6 +14,7 @@ import numpy as np
 from nandoc.core.causes import CAUSES
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.instrument.opcauses import MEANING, OP_CAUSE
+from nandoc.loading.named import feed
 
 _OP = re.compile(r'op "?([A-Za-z0-9_]+)"?')
 
@@ -27,6 +28,7 @@ def update_op_findings(model: Any, x: np.ndarray, y: np.ndarray, epoch: int | No
     if opt is None or not model.trainable_variables:
         return []
     with tf.GradientTape() as tape:
+        x, y = feed(x), feed(y)
         y_pred = model(x, training=True)
         loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
     grads = tape.gradient(loss, model.trainable_variables)

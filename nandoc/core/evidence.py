@@ -29,9 +29,23 @@ def num(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _tf_cause(message: str) -> str:
+    """The line of a TensorFlow graph error that says what went wrong ("indices[3,4] = 70 is not
+    in [0, 50)"), not the node and the Python stack it was defined at."""
+    if "Graph execution error" not in message and "Detected at node" not in message:
+        return message
+    lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
+    said = [ln for ln in lines if not ln.startswith(("File ", "Graph execution", "Detected at",
+                                                     "[[", "{{"))
+            and not ln.endswith(("(most recent call last):",)) and "[Op:" not in ln
+            and not ln.startswith(("self.", "return ", "outputs", "x = ", "y_pred"))]
+    said = [ln.split("\t")[0].split(" [[")[0] for ln in said]
+    return said[-1] if said else lines[0]
+
+
 def first_sentence(message: str, limit: int = 200) -> str:
     """The first sentence of a (TensorFlow) error message, which goes on for a paragraph."""
-    text = " ".join(message.split())
+    text = " ".join(_tf_cause(message).split())
     for end in (". ", "! ", "? "):
         if end in text:
             text = text[: text.index(end) + 1]

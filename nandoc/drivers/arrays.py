@@ -5,10 +5,17 @@ streaming scan (an in-memory table), so the same checks run unchanged. Rows are 
 counted from 1 (or the `rows` given, e.g. the rows of a batch in the user's dataset). For
 sequence models, `x` holds windows (n, T, F); a column's statistics are taken over every
 timestep, and a bad cell is reported at the window (sample) that holds it.
+
+Rows and windows of one input are read as a table of named columns, as above. Anything else is
+read as arrays (`loading.array_data`), one statistics column per array, as an .npz is: an array
+of the input's own shape (images, token ids), several inputs or outputs given as a dict by the
+model's input (output) names or a list in its order, and no `y` for a model that computes its
+own loss. Findings then name the model input or output an array feeds.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +26,7 @@ import numpy as np
 from nandoc.config import Config, TrainConfig
 from nandoc.engine.inputs import Inputs
 from nandoc.errors import DataError
+from nandoc.loading.structured import Port, Signature
 from nandoc.loading.table import ScanPlan
 
 ARRAYS = "the arrays"  # how findings name in-memory data in their titles (it has no file)
@@ -26,6 +34,24 @@ ARRAYS = "the arrays"  # how findings name in-memory data in their titles (it ha
 
 def to_numpy(value: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
     """(float array, column names when the value carried them: a DataFrame or a Series)."""
+    value, names = _unwrap(value)
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} could not be read as numbers ({exc}). Pass numeric arrays, "
+                        f"or a DataFrame of numeric columns.") from None
+    return arr, names
+
+
+def as_array(value: Any, what: str) -> np.ndarray:
+    """A numeric numpy array of samples in its own dtype (token ids stay integers)."""
+    arr = np.asarray(_unwrap(value)[0])
+    if arr.ndim == 0:
+        raise DataError(f"{what} is one number, not an array with one entry per sample.")
+    return arr if arr.dtype.kind in "biuf" else to_numpy(value, what)[0]
+
+
+def _unwrap(value: Any) -> tuple[Any, list[str] | None]:
     names = None
     if hasattr(value, "columns") and hasattr(value, "to_numpy"):  # pandas / polars DataFrame
         names = [str(c) for c in value.columns]
@@ -35,12 +61,7 @@ def to_numpy(value: Any, what: str) -> tuple[np.ndarray, list[str] | None]:
         value = value.to_numpy()
     elif hasattr(value, "numpy"):  # a tf.Tensor or a variable
         value = value.numpy()
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{what} could not be read as numbers ({exc}). Pass numeric arrays, "
-                        f"or a DataFrame of numeric columns.") from None
-    return arr, names
+    return value, names
 
 
 def _names(given: Sequence[str] | None, found: list[str] | None, n: int, prefix: str,
@@ -115,24 +136,34 @@ def build_inputs(model: Any, x: Any, y: Any, *, loss: Any = None, batch_size: in
     if model is not None:
         inputs.loss = _losses(model, loss)
         if not inputs.loss:
-            inputs.unavailable["loss"] = ("the model is not compiled and no loss= was given "
-                                          "to diagnose()")
+            inputs.unavailable["loss"] = (
+                "the model was compiled without a loss (it computes its own)"
+                if getattr(model, "compiled", False) else "the model is not compiled"
+            ) + " and no loss= was given to diagnose()"
     inputs.sources = [_source(s) for s in sources]
     if x is None:
         inputs.unavailable["data"] = inputs.unavailable["scan"] = "no data was given"
         return inputs
+    sig = Signature.of(model) if model is not None else None
+    x, x_key = by_name(x, sig.inputs if sig else (), "x")
+    y, y_key = by_name(y, sig.outputs if sig else (), "y")
+    if _read_as_arrays(sig, x, y):
+        return _array_inputs(inputs, sig, x, y, (x_key, y_key), feature_names, target_names,
+                             rows, name)
     xa, x_names = to_numpy(x, "x")
-    ya, y_names = to_numpy(y, "y")
     if xa.ndim == 1:
         xa = xa[:, None]
-    if ya.ndim == 1:
-        ya = ya[:, None]
     if xa.ndim not in (2, 3):
         raise DataError(f"x has shape {xa.shape}; nandoc reads rows (n, features) or windows "
                         f"(n, timesteps, features).")
+    n = xa.shape[0]
+    ya, y_names = to_numpy(y, "y") if y is not None else (np.zeros((n, 0)), None)
+    if ya.ndim <= 1:
+        ya = ya.reshape(-1, 1)
     if ya.ndim != 2:
         ya = ya.reshape(ya.shape[0], -1)
-    n = xa.shape[0]
+    if y_key is not None and y_names is None and ya.shape[1] == 1:
+        y_names = [y_key]  # y given as {output name: array}
     if ya.shape[0] != n:
         raise DataError(f"x has {n} samples but y has {ya.shape[0]}; give one target per "
                         f"sample.")
@@ -144,13 +175,10 @@ def build_inputs(model: Any, x: Any, y: Any, *, loss: Any = None, batch_size: in
     if clash:
         raise DataError(f"The names {sorted(clash)} are both feature and target names; rename "
                         f"one of them (feature_names=..., target_names=...).")
-    row_ids = np.arange(1, n + 1) if rows is None else np.asarray(rows, dtype=np.int64)
-    if row_ids.shape != (n,):
-        raise DataError(f"rows has {row_ids.size} entries for {n} samples; give one row number "
-                        f"per sample.")
+    row_ids = _row_ids(rows, n)
     cfg = replace(cfg, target=targets, features=features)
     inputs.config = cfg
-    if model is not None:
+    if sig is not None and sig.inputs:  # a subclassed model not built on Inputs has none
         _check_shape(model, xa.shape)
     table, scan = _scan(xa, ya, features, targets, row_ids, name)
     inputs.scan = [ScannedFile(table, scan, "data")]
@@ -167,6 +195,151 @@ def build_inputs(model: Any, x: Any, y: Any, *, loss: Any = None, batch_size: in
     val = split("validation", split_at, n) if cfg.validation_split > 0 else None
     inputs.data = Dataset(features, targets, train, val, window, 1, ())
     return inputs
+
+
+def _row_ids(rows: Sequence[int] | None, n: int) -> np.ndarray:
+    row_ids = np.arange(1, n + 1) if rows is None else np.asarray(rows, dtype=np.int64)
+    if row_ids.shape != (n,):
+        raise DataError(f"rows has {row_ids.size} entries for {n} samples; give one row number "
+                        f"per sample.")
+    return row_ids
+
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names) or "none"
+
+
+def by_name(value: Any, ports: Sequence[Port], what: str) -> tuple[Any, str | None]:
+    """`value` as the model's inputs (what="x") or outputs ("y") take it: a dict by the model's
+    names, in its order, for several; one array, with the name it was keyed by (None when it
+    came as one array), for a single one. A dict or list must match the model's names."""
+    names = tuple(p.name for p in ports)
+    word = "input" if what == "x" else "output"
+    if isinstance(value, dict):
+        given = {str(k): v for k, v in value.items()}
+        for key in given if names else ():
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise DataError(
+                    f"{what} has an array for '{key}', but the model has no {word} of that "
+                    f"name; its {word}s are {_listed(names)}.{hint} Key {what} by the names "
+                    f"the model was built with (keras.Input(name=...) for inputs, the output "
+                    f"layers' names for outputs).")
+        missing = [k for k in names if k not in given]
+        if missing:
+            raise DataError(f"{what} gives arrays for the model {word}(s) {_listed(given)} but "
+                            f"not for {_listed(missing)}; the model needs one array for each "
+                            f"of its {word}s {_listed(names)}.")
+        given = {k: given[k] for k in names} if names else given
+    elif isinstance(value, (list, tuple)) and (len(names) > 1 or (
+            len(names) == 1 and len(value) == 1 and hasattr(value[0], "shape"))):
+        if len(value) != len(names):
+            raise DataError(f"{what} is a list of {len(value)} arrays, but the model has "
+                            f"{len(names)} {word}s ({_listed(names)}); give one array per "
+                            f"{word}, in that order, or a dict {{{word} name: array}}.")
+        given = dict(zip(names, value, strict=True))
+    else:
+        if len(names) > 1 and value is not None:
+            raise DataError(f"The model has {len(names)} {word}s ({_listed(names)}), but {what} "
+                            f"is one array; give a dict {{{word} name: array}} or a list of "
+                            f"arrays in the model's {word} order.")
+        return value, None
+    if len(given) == 1 and len(names) <= 1:
+        ((key, only),) = given.items()
+        return only, key
+    return given, None
+
+
+def _read_as_arrays(sig: Signature | None, x: Any, y: Any) -> bool:
+    """Arrays, not a table of columns: several inputs or outputs, or an input that takes
+    neither rows nor windows of rows (images, ...)."""
+    if isinstance(x, dict) or isinstance(y, dict):
+        return True
+    if sig is None or not sig.inputs:
+        return sig is None and np.ndim(x) >= 4
+    return len(sig.inputs[0].shape) > 2
+
+
+def _array_inputs(inputs: Inputs, sig: Signature | None, x: Any, y: Any,
+                  keys: tuple[str | None, str | None], feature_names: Sequence[str] | None,
+                  target_names: Sequence[str] | None, rows: Sequence[int] | None,
+                  name: str) -> Inputs:
+    """Inputs whose data are arrays by model input and output name (see the module)."""
+    from nandoc.loading.array_data import array_dataset
+    from nandoc.loading.structured import Arrays, label_stats, scan_arrays
+
+    xs = _keyed(x, keys[0], feature_names, "x", "feature_names")
+    ys = {} if y is None else _keyed(y, keys[1], target_names, "y", "target_names")
+    xs = {k: as_array(v, _tag("x", k, xs)) for k, v in xs.items()}
+    ys = {k: as_array(v, _tag("y", k, ys)) for k, v in ys.items()}
+    ys = {k: v.reshape(-1, 1) if v.ndim == 1 else v for k, v in ys.items()}
+    if sig is not None and sig.inputs:
+        ports = {p.name: p for p in sig.inputs}
+        xs = {k: _fit(v, ports.get(k, sig.inputs[0]), _tag("x", k, xs))
+              for k, v in xs.items()}
+    counts = {_tag(w, k, d): len(v) for w, d in (("x", xs), ("y", ys)) for k, v in d.items()}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"The arrays hold different numbers of samples ("
+                        f"{', '.join(f'{t}: {c}' for t, c in counts.items())}); give every input "
+                        f"and target array one entry per sample, in the same order.")
+    n = next(iter(counts.values()))
+    if n == 0:
+        raise DataError("x holds no samples; give at least one batch.")
+    clash = set(xs) & set(ys)
+    if clash:
+        raise DataError(f"The name(s) {_listed(sorted(clash))} name both an input array and a "
+                        f"target array; nandoc reports each array by its name, so each needs "
+                        f"its own.")
+    several_in, several_out = len(xs) > 1, len(ys) > 1
+    cfg = replace(inputs.config, features=() if several_in else tuple(xs), target=tuple(ys),
+                  inputs=tuple((k, (k,)) for k in xs) if several_in else (),
+                  outputs=tuple((k, (k,)) for k in ys) if several_out else ())
+    inputs.config = cfg
+    row_ids = _row_ids(rows, n)
+    # array_dataset splits by sample position (rows 1..n); the user's rows, in any order, are
+    # what the scan, the labels and the splits report. The table is in memory: no file.
+    data, scans = array_dataset(
+        Arrays(xs, ys, tuple(xs), tuple(ys)), np.arange(1, n + 1), cfg, Path(name), "arrays",
+        stats=scan_arrays(xs, ys, row_ids), labels=label_stats(ys, row_ids))
+    inputs.scan = [replace(s, table=replace(s.table, kind="arrays")) for s in scans]
+    held = data.train.n
+    inputs.data = replace(data, train=replace(data.train, rows=row_ids[:held]), val=None
+                          if data.val is None else replace(data.val, rows=row_ids[held:]))
+    return inputs
+
+
+def _keyed(value: Any, key: str | None, names: Sequence[str] | None, what: str,
+           option: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        if names is not None:
+            raise DataError(f"{what} is keyed by the model's {'input' if what == 'x' else 'output'}"
+                            f" names, which name its arrays in the report; leave {option} out.")
+        return value
+    if names is not None and len(names) != 1:
+        raise DataError(f"{what} is read as one array fed whole to the model, not as columns of "
+                        f"rows or windows; give {option} one name for it, or none.")
+    return {str(names[0]) if names is not None else key or what: value}
+
+
+def _tag(what: str, key: str, arrays: dict[str, Any]) -> str:
+    return what if len(arrays) == 1 else f"{what}['{key}']"
+
+
+def _fit(arr: np.ndarray, port: Port, label: str) -> np.ndarray:
+    """`arr` in the shape of the model input `port` (a trailing axis of 1 added, as Keras
+    does), or a DataError that shows both shapes."""
+    want, got = port.shape, arr.shape[1:]
+    if len(got) == len(want) - 1 and want and want[-1] == 1:
+        arr, got = arr[..., None], (*got, 1)
+    if len(got) != len(want) or any(w is not None and w != g
+                                    for w, g in zip(want, got, strict=True)):
+        shown = ", ".join("None" if d is None else str(d) for d in (None, *want))
+        named = "" if port.name.startswith("keras_tensor") else f" '{port.name}'"  # unnamed
+        raise DataError(f"{label} has shape {arr.shape}, but the model input{named} takes "
+                        f"arrays of shape ({shown}), samples first; give it an array of that "
+                        f"shape.")
+    return arr
 
 
 def _check_shape(model: Any, shape: tuple[int, ...]) -> None:

@@ -15,8 +15,6 @@ from nandoc.loading.dataset import (
     ModelInput,
     build_dataset,
     check_fit,
-    check_model_fits,
-    check_outputs,
     scan_plan,
 )
 from nandoc.loading.model import (
@@ -25,6 +23,8 @@ from nandoc.loading.model import (
     refuse_unsafe,
     summarise_config,
 )
+from nandoc.loading.model_input import check_model_fits
+from nandoc.loading.structured import check_names
 from nandoc.loading.table import ScannedFile, Table, open_table, scan_table
 
 # A small file's scan ends within QUICK_SCAN_S, so its errors come before TensorFlow imports;
@@ -60,22 +60,96 @@ def _scan_files(cfg: Config, tables: tuple[Table | None, Table | None], window_h
 
 
 def _model_input_from(summary: SavedModelSummary | None) -> ModelInput | None:
-    if summary is None or summary.n_inputs is None:
+    if summary is None or summary.n_inputs != 1 or not summary.input_shape:
         return None
-    if summary.n_inputs != 1:
-        names = list(summary.input_names) or [f"input {i + 1}" for i in range(summary.n_inputs)]
-        return ModelInput.from_shapes([()] * summary.n_inputs, names)
-    return ModelInput.from_shapes([summary.input_shape], []) if summary.input_shape else None
+    return ModelInput.from_shapes([summary.input_shape], [])
+
+
+def _check_names(cfg: Config, summary: SavedModelSummary | None) -> None:
+    """Named inputs and outputs against the saved config's names: before TensorFlow."""
+    if summary is None:
+        return
+    from nandoc.loading.structured import require_mapping
+
+    for n, names, what, given in ((summary.n_inputs, summary.input_names, "input", cfg.inputs),
+                                  (summary.n_outputs, summary.output_names, "output",
+                                   cfg.outputs)):
+        if n and len(names) == n:
+            require_mapping(n, tuple(names), cfg, what)
+        elif given and names:
+            check_names(tuple(k for k, _ in given), tuple(names), what,
+                        "inputs" if what == "input" else "target")
 
 
 def _check_data_fits(cfg: Config, scanned: _Scanned, summary: SavedModelSummary | None) -> None:
     """The data errors that need no model (or only its saved config): before TensorFlow."""
     if scanned.data is None:
         return
-    table, scan = scanned.data.table, scanned.data.scan
-    if summary is not None and summary.n_outputs:
-        check_outputs(summary.n_outputs, summary.output_names, cfg.target)
-    check_fit(table, scan, cfg, _model_input_from(summary))
+    check_fit(scanned.data.table, scanned.data.scan, cfg, _model_input_from(summary))
+
+
+def table_config(cfg: Config) -> Config:
+    """The config as the table reader takes it: named inputs' columns are the features."""
+    if not cfg.inputs:
+        return cfg
+    return replace(cfg, features=tuple(dict.fromkeys(c for _, cols in cfg.inputs
+                                                     for c in cols)))
+
+
+def _array_route(cfg: Config, summary: SavedModelSummary | None) -> bool:
+    """Data read as arrays (images, npz arrays of any rank, a source function), not a table."""
+    if cfg.data_function is not None:
+        return True
+    path = cfg.data_path
+    if path is None:
+        return False
+    if path.is_dir():  # an image folder when it has subfolders (the classes)
+        try:
+            return any(not p.name.startswith(".") and p.is_dir() for p in path.iterdir())
+        except OSError:
+            return False
+    if path.suffix.lower() != ".npz":
+        return False
+    if cfg.inputs or cfg.outputs or (summary is not None and summary.n_inputs not in (None, 1)):
+        return True
+    shape = summary.input_shape if summary is not None else None
+    if shape is not None and len(shape) > 3:
+        return True
+    from nandoc.loading.array_data import npz_arrays
+
+    return any(a.ndim >= 3 for a in npz_arrays(path).values())
+
+
+def _load_model(cfg: Config, inputs: Inputs) -> None:
+    inputs.sources = [import_source(p) for p in cfg.custom_objects]
+    if cfg.model_path is not None:
+        from nandoc.loading.model import describe_losses, load_model
+
+        objects = {k: v for s in inputs.sources for k, v in s.objects.items()}
+        inputs.model = load_model(cfg.model_path, objects, cfg.unsafe)
+        inputs.loss = describe_losses(inputs.model)
+
+
+def _load_arrays(cfg: Config, summary: SavedModelSummary | None) -> Inputs:
+    """Images, npz arrays or a source function: the model first (its input shapes say how to
+    read the data), then the arrays."""
+    from nandoc.loading import array_data
+    from nandoc.loading.structured import Signature
+
+    if cfg.data_function is None:  # a source's elements say which input they feed
+        _check_names(cfg, summary)
+    inputs = Inputs(config=cfg)
+    _load_model(cfg, inputs)
+    sig = Signature.of(inputs.model) if inputs.model is not None else None
+    if cfg.data_function is not None:
+        from nandoc.loading.source_data import source_dataset
+
+        inputs.data, inputs.scan = source_dataset(cfg, sig)
+    elif cfg.data_path is not None and cfg.data_path.is_dir():
+        inputs.data, inputs.scan = array_data.image_dataset(cfg, sig)
+    else:
+        inputs.data, inputs.scan = array_data.npz_dataset(cfg, sig)
+    return inputs
 
 
 def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
@@ -86,7 +160,7 @@ def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
     loads; a small file's scan finishes before the import starts, so its errors come at once.
     A large file keeps a bounded sample of rows for the model passes unless `sample` is False.
     """
-    if cfg.model_path is None and cfg.data_path is None:
+    if cfg.model_path is None and cfg.data_path is None and cfg.data_function is None:
         raise ConfigError(
             "Nothing to check: give a model and data as arguments (nandoc check model.keras "
             "data.csv --target label) or in a nandoc.toml ([model] path, [data] path); "
@@ -96,6 +170,10 @@ def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
     if cfg.model_path is not None:
         summary = summarise_config(inspect_model_file(cfg.model_path))
         refuse_unsafe(cfg.model_path, summary, cfg.unsafe)
+    if _array_route(cfg, summary):
+        return _load_arrays(cfg, summary)
+    _check_names(cfg, summary)
+    cfg = table_config(cfg)
     tables = _open_tables(cfg)
     hint = summary.input_shape[1] if summary and summary.input_shape and len(
         summary.input_shape) == 3 and summary.input_shape[1] else None
@@ -112,13 +190,7 @@ def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
             scanned = None
         if scanned is not None:
             _check_data_fits(cfg, scanned, summary)
-        inputs.sources = [import_source(p) for p in cfg.custom_objects]
-        if cfg.model_path is not None:
-            from nandoc.loading.model import describe_losses, load_model
-
-            objects = {k: v for s in inputs.sources for k, v in s.objects.items()}
-            inputs.model = load_model(cfg.model_path, objects, cfg.unsafe)
-            inputs.loss = describe_losses(inputs.model)
+        _load_model(cfg, inputs)
         scanned = scanned or scanning.result()
     except BaseException:
         stop.set()  # a failed load or Ctrl-C: the scan ends at its next batch
@@ -127,7 +199,7 @@ def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
         pool.shutdown(wait=True)
     inputs.scan = [s for s in (scanned.data, scanned.val) if s is not None]
     if scanned.data is not None:
-        model_input = (check_model_fits(inputs.model, cfg.target)
+        model_input = (check_model_fits(inputs.model, cfg)
                        if inputs.model is not None else None)
         inputs.data = build_dataset(scanned.data.table, scanned.data.scan, cfg, model_input,
                                     scanned.val.table if scanned.val else None,

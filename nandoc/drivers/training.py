@@ -78,7 +78,7 @@ def _localise(inputs: Inputs, out: Training, batch: Batch, hint: str,
     """Where the failure of `out` was born, on its batch; the findings that says."""
     failure = out.failure
     loc = localise(inputs.model, inputs.loss, batch, epoch=failure.epoch, step=failure.step,
-                   sources=inputs.sources, features=inputs.data.features,
+                   sources=inputs.sources, features=inputs.data.features, inputs=inputs.data.inputs,
                    file=inputs.data.train.file, hint=hint, seed=inputs.config.train.seed,
                    validation=failure.where == "validation",
                    suspects=inputs.optional("suspects", ()), layer_pass=layer_pass)

@@ -22,6 +22,7 @@ from nandoc.instrument.layers import LayerPass, run_layer_pass
 from nandoc.instrument.outputs import ProbePoints
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.model import LossInfo
+from nandoc.loading.named import Named, feature_cells
 from nandoc.quiet import keras_call_warnings
 
 # The layer pass's vocabulary -> the contract's `where`.
@@ -50,7 +51,8 @@ def _localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, s
              sources: list[SourceFile], features: tuple[str, ...], file: str | None,
              hint: str, seed: int = 0, validation: bool = False,
              suspects: tuple[Finding, ...] = (), extra: dict[str, Any] | None = None,
-             layer_pass: LayerPass | None = None) -> Localised:
+             layer_pass: LayerPass | None = None,
+             inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Localised:
     lp = layer_pass
     if lp is None:
         try:
@@ -66,7 +68,8 @@ def _localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, s
                   "rate, exploding gradients) or from the steps since those weights were kept")
     bad_rows = _nonfinite_rows(batch)
     rows = bad_rows or [int(r) for r in batch.rows[:10]]
-    findings = _data_findings(batch, features, file, epoch, step, bad_rows) if bad_rows else []
+    findings = (_data_findings(batch, features, inputs, file, epoch, step, bad_rows)
+                if bad_rows else [])
     op = line = path = None
     if seen is not None and seen.layer and where in ("forward", "backward"):
         from nandoc.analysis.layer_probe import layer_op_findings
@@ -146,8 +149,13 @@ def _loss_findings(losses: list[LossInfo], lp: LayerPass | None, batch: Batch,
     for loss in losses:
         if loss.fn is None:
             continue
+        y_true = batch.y
+        if isinstance(y_true, Named):  # the pass keeps the first output's prediction
+            if loss.output != next(iter(y_true.arrays)):
+                continue
+            y_true = y_true[loss.output]
         y_pred = np.asarray(lp.y_pred, dtype=np.float32).reshape(len(batch.y), -1)
-        points = ProbePoints(batch.y.astype(np.float32), y_pred, tuple(
+        points = ProbePoints(np.asarray(y_true, dtype=np.float32), y_pred, tuple(
             f"file row {r}, the model's prediction at epoch {epoch} step {step}"
             for r in batch.rows))
         for f in loss_findings(loss, points, sources, suspects, clear=False):
@@ -163,12 +171,12 @@ def _nonfinite_rows(batch: Batch) -> list[int]:
     return [int(r) for r in batch.rows[bad]]
 
 
-def _data_findings(batch: Batch, features: tuple[str, ...], file: str | None, epoch: int,
+def _data_findings(batch: Batch, features: tuple[str, ...],
+                   inputs: tuple[tuple[str, tuple[str, ...]], ...], file: str | None, epoch: int,
                    step: int, rows: list[int]) -> list[Finding]:
-    x = batch.x.reshape(batch.n, -1, len(features))
     out = []
-    for j, name in enumerate(features):
-        mask = ~np.isfinite(x[:, :, j]).all(axis=1)
+    for name, cells in feature_cells(batch.x, features, inputs):
+        mask = ~np.isfinite(cells).all(axis=1)
         if mask.any():
             col_rows = [int(r) for r in batch.rows[mask]]
             out.append(Finding(

@@ -37,6 +37,7 @@ from nandoc.instrument.layer_records import (  # noqa: F401  (re-exported)
     WeightRecord,
     locate,
 )
+from nandoc.loading.named import feed
 
 # -- measuring -------------------------------------------------------------------------------
 
@@ -54,44 +55,27 @@ def _stats(arrays: list[np.ndarray], rows: np.ndarray) -> dict[str, Any]:
     if not arrays:
         return {"finite_fraction": 1.0, "max_abs": 0.0, "min": float("nan"),
                 "max": float("nan"), "nonfinite_rows": ()}
-    total = sum(a.size for a in arrays)
-    n_finite = 0
-    max_abs, lo, hi = -np.inf, np.inf, -np.inf
+    a = np.concatenate([v.astype(np.float64, copy=False).ravel() for v in arrays])
+    fin, not_nan = np.isfinite(a), ~np.isnan(a)
     bad_samples = np.zeros(len(rows), dtype=bool)
-    all_nan = True
-    for a in arrays:
-        a = a.astype(np.float64, copy=False)
-        fin = np.isfinite(a)
-        n_finite += int(fin.sum())
-        not_nan = ~np.isnan(a)
-        if not_nan.any():
-            all_nan = False
-            max_abs = max(max_abs, float(np.abs(a[not_nan]).max()))
-        if fin.any():
-            lo, hi = min(lo, float(a[fin].min())), max(hi, float(a[fin].max()))
-        if a.ndim >= 1 and a.shape[0] == len(rows) and not fin.all():
-            bad_samples |= ~fin.reshape(len(rows), -1).all(axis=1)
+    for v in arrays:  # per sample: outputs whose first axis is the batch's
+        if v.ndim >= 1 and v.shape[0] == len(rows):
+            bad_samples |= ~np.isfinite(v.reshape(len(rows), -1)).all(axis=1)
     return {
-        "finite_fraction": n_finite / total if total else 1.0,
-        "max_abs": float("nan") if all_nan else (max_abs if total else 0.0),
-        "min": lo if np.isfinite(lo) else float("nan"),
-        "max": hi if np.isfinite(hi) else float("nan"),
+        "finite_fraction": float(fin.sum()) / a.size if a.size else 1.0,
+        "max_abs": float(np.abs(a[not_nan]).max()) if not_nan.any() else float("nan"),
+        "min": float(a[fin].min()) if fin.any() else float("nan"),
+        "max": float(a[fin].max()) if fin.any() else float("nan"),
         "nonfinite_rows": tuple(int(r) for r in rows[bad_samples]),
     }
 
 
 def _grad_summary(grads: list[Any]) -> tuple[float | None, bool | None]:
-    grads = [g for g in grads if g is not None]
-    if not grads:
+    arrays = [_numpy(g).astype(np.float64) for g in grads if g is not None]
+    if not arrays:
         return None, None
-    sq = 0.0
-    finite = True
-    for g in grads:
-        a = _numpy(g).astype(np.float64)
-        if not np.isfinite(a).all():
-            finite = False
-        sq += float(np.sum(np.square(a)))
-    return float(np.sqrt(sq)), finite
+    return (float(np.sqrt(sum(float(np.sum(np.square(a))) for a in arrays))),
+            all(bool(np.isfinite(a).all()) for a in arrays))
 
 
 @dataclass
@@ -152,6 +136,7 @@ class _Recorder:
 
     def run_leaf(self, name: str, op: Any, args: tuple, kwargs: dict) -> Any:
         from keras import tree
+        from keras.layers import Layer
 
         floats = [t for t in tree.flatten((args, kwargs)) if _is_float(t)]
         inputs_finite = all(self.is_finite(t) for t in floats)
@@ -169,7 +154,9 @@ class _Recorder:
         weights = [w for w in getattr(op, "trainable_weights", ())
                    if id(w) not in self.seen_weights]
         self.seen_weights.update(id(w) for w in weights)
-        self.calls.append(_Call(name, op, copies, inputs_finite, flat, weights))
+        if flat or weights or isinstance(op, Layer):  # not an op of the graph that computes
+            # no float (an Embedding(mask_zero=True)'s mask): nothing to measure, nothing to name
+            self.calls.append(_Call(name, op, copies, inputs_finite, flat, weights))
         return outputs
 
 
@@ -293,7 +280,7 @@ def _forward_backward(model: Any, loss: Any, batch: Batch) -> tuple:
             y_pred = rec.run_leaf(model.name, model, (x,), {})
         total, loss_error = None, None
         try:
-            total = _loss_value(model, loss, x, tf.convert_to_tensor(batch.y), y_pred)
+            total = _loss_value(model, loss, x, _target_tensor(batch.y, tf), y_pred)
         except Exception as exc:  # the user's loss: anything can raise
             loss_error = _describe(exc)
     sources = ([t for c in rec.calls for t in c.outputs]
@@ -320,13 +307,27 @@ def _is_sequential(model: Any) -> bool:
     return isinstance(model, Sequential)
 
 
-def _input_tensor(model: Any, x: np.ndarray, tf: Any) -> Any:
+def _target_tensor(y: Any, tf: Any) -> Any:
+    y = feed(y)
+    if isinstance(y, dict):
+        return {k: tf.convert_to_tensor(v) for k, v in y.items()}
+    return tf.convert_to_tensor(y)
+
+
+def _input_tensor(model: Any, x: Any, tf: Any) -> Any:
     inputs = list(getattr(model, "inputs", None) or [])
+    x = feed(x)
+    if isinstance(x, dict):
+        dtypes = {str(getattr(t, "name", "")).split(":")[0]: getattr(t, "dtype", None)
+                  for t in inputs}
+        return {k: tf.convert_to_tensor(v, dtype=dtypes.get(k) or "float32")
+                for k, v in x.items()}
     dtype = getattr(inputs[0], "dtype", None) if len(inputs) == 1 else None
     return tf.convert_to_tensor(x, dtype=dtype or "float32")
 
 
-def _max_abs(x: np.ndarray) -> float:
+def _max_abs(x: Any) -> float:
+    x = np.asarray(x)
     a = np.abs(x[~np.isnan(x)]) if x.size else np.zeros(0)
     return float(a.max()) if a.size else 0.0
 
@@ -341,6 +342,17 @@ def _first_output(y_pred: Any) -> np.ndarray | None:
 def _describe(exc: Exception) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
+
+def _weight_names(c: _Call) -> list[str]:
+    """'layer/kernel', or where names repeat in a layer (a Bidirectional's directions, an
+    attention's query/key/value, a subclassed model's sublayers) the path: 'mha/query/kernel'."""
+    names = [w.name for w in c.weights]
+    if len(set(names)) < len(names):
+        own = c.name.rsplit("/", 1)[-1]
+        names = [str(getattr(w, "path", w.name)) for w in c.weights]
+        names = [n[len(own) + 1:] if n.startswith(own + "/") else n for n in names]
+    return [f"{c.name}/{n}" for n in names]
 
 
 def _records(calls: list[_Call], grads: Sequence[Any], rows: np.ndarray
@@ -358,18 +370,16 @@ def _records(calls: list[_Call], grads: Sequence[Any], rows: np.ndarray
         stats = _stats([_numpy(t) for t in c.outputs], rows)
         dtype = c.outputs[0].dtype.name if c.outputs else "none"
         max_abs = stats["max_abs"]
-        headroom = None
-        if dtype == "float16":
-            headroom = (0.0 if not np.isfinite(max_abs) else
-                        FLOAT16_MAX / max_abs if max_abs > 0 else float("inf"))
+        headroom = None if dtype != "float16" else (
+            0.0 if not np.isfinite(max_abs) else FLOAT16_MAX / max_abs if max_abs > 0 else np.inf)
         grad_norm, grad_finite = _grad_summary(og)
         _, in_finite = _grad_summary(ig)
         weights = []
-        for w, g in zip(c.weights, wg, strict=True):
+        for w, g, w_name in zip(c.weights, wg, _weight_names(c), strict=True):
             value = _numpy(w.value).astype(np.float64)
             norm, finite = _grad_summary([g])
             weights.append(WeightRecord(
-                name=f"{c.name}/{w.name}", layer=c.name, path=str(getattr(w, "path", w.name)),
+                name=w_name, layer=c.name, path=str(getattr(w, "path", w.name)),
                 finite=bool(np.isfinite(value).all()), max_abs=_max_abs(value),
                 grad_norm=norm, grad_finite=finite,
             ))

@@ -24,6 +24,7 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
     from nandoc.drivers.arrays import build_inputs, describe
     from nandoc.engine import diagnosis
     from nandoc.engine.localise import localise
+    from nandoc.errors import DataError
     from nandoc.instrument.batches import Batch
     from nandoc.keras.batch import to_arrays
 
@@ -34,10 +35,15 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
         facts["batch_size"] = arrays.size
         if arrays.note:
             facts["note"] = arrays.note
-        if arrays.x is not None and arrays.y is not None:
-            inputs = build_inputs(model, arrays.x, arrays.y, batch_size=max(arrays.size, 1),
-                                  sources=sources, rows=arrays.rows, name=BATCH_NAME)
-        else:
+        inputs = None
+        if arrays.x is not None:  # arrays, or dicts / lists of them by model input and output
+            try:
+                inputs = build_inputs(model, arrays.x, arrays.y, batch_size=max(arrays.size, 1),
+                                      sources=sources, rows=arrays.rows, name=BATCH_NAME)
+            except DataError as exc:
+                facts["note"] = (f"the batch could not be read as the model's data ({exc}); "
+                                 f"nandoc diagnosed the model and its loss without it")
+        if inputs is None:
             inputs = build_inputs(model, None, None, sources=sources)
         d = diagnosis.examine(inputs)
         first, localised = FirstNonfinite(where=None, epoch=epoch, step=step,
@@ -48,7 +54,8 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
                           "the batch of the first non-finite step")
             loc = localise(model, inputs.loss, batch, epoch=epoch, step=step,
                            sources=list(inputs.sources), features=inputs.data.features,
-                           file=None, hint="update", seed=inputs.config.train.seed,
+                           inputs=inputs.data.inputs, file=None, hint="update",
+                           seed=inputs.config.train.seed,
                            suspects=inputs.optional("suspects", ()), extra=facts)
             first, localised = loc.first, loc.findings
             steplog.loss[-1] = loc.loss  # from the last finite weights, as the checks want it

@@ -11,7 +11,9 @@ How it works (TensorFlow backend):
 * **The batch.** The new train function takes each batch from `fit`'s iterator itself before
   handing it to the compiled step, and keeps a reference to it (no copy) until the step's flag
   has been read: so the failing batch is at hand, whatever `fit` shuffled, under any
-  tf.distribute strategy (one tensor per replica, joined back into the global batch).
+  tf.distribute strategy (one tensor per replica, joined back into the global batch), with
+  dicts or lists of tensors for a model of several inputs or outputs (read only at the NaN,
+  by `batch.py`; the findings name the model input or output).
 * **Reading the flag.** The flags stay on the device and are read every `check_every` steps,
   all at once (one host sync); the first bad step among them is found exactly.
 * **Finite weights.** Every `snapshot_every` steps, at a check that found every step finite,
@@ -70,8 +72,9 @@ class NanDoctor(keras.callbacks.Callback):
         check_every: read the on-device finiteness flags every N steps (one host sync per N
             steps). The first bad step among them is still found exactly.
         snapshot_every: keep a copy of the finite weights every N steps (on the device).
-        data: optional (x, y), the arrays given to fit, so that findings name their rows
-            (matched by value, so shuffling does not matter).
+        data: optional (x, y), the arrays given to fit (each an array, or a dict / list of
+            arrays for several inputs or outputs, as fit took them), so that findings name
+            their rows (matched by value, so shuffling does not matter).
         sources: custom-objects .py files to read (never imported) for the static checks.
         verbose: print the ranked report (to `stream`, default stderr).
         stream: a text stream for the printed report.
@@ -84,6 +87,9 @@ class NanDoctor(keras.callbacks.Callback):
                  sources: Sequence[Any] = (), stream: TextIO | None = None,
                  max_restores: int = 3) -> None:
         super().__init__()
+        from nandoc import require_tensorflow_backend
+
+        require_tensorflow_backend()
         if on_nan not in ON_NAN:
             raise ValueError(f"on_nan must be one of {ON_NAN}, not {on_nan!r}")
         if check_every < 1 or snapshot_every < 1 or max_restores < 0:

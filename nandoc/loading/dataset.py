@@ -21,6 +21,8 @@ import numpy as np
 from nandoc.config import Config
 from nandoc.errors import DataError
 from nandoc.loading import sample as sampling
+from nandoc.loading.model_input import ModelInput, window_length
+from nandoc.loading.structured import named_split
 from nandoc.loading.table import DataScan, ScanPlan, Table, scan_table
 from nandoc.loading.targets import Hits, TargetStats, target_stats
 
@@ -31,8 +33,9 @@ MAX_RUN_HINT = 4096  # a longer window is captured by a second pass once the mod
 @dataclass(frozen=True)
 class Split:
     name: str  # "train" or "validation"
-    x: np.ndarray  # (n, F) or (n, T, F), float32, NaN where the file had a bad cell
-    y: np.ndarray  # (n, k) float32
+    x: Any  # (n, F) or (n, T, F) float32 (NaN where the file had a bad cell), an array of the
+    # model input's own shape (images, ids), or a Named for several inputs
+    y: Any  # (n, k) float32, or a Named for several outputs
     rows: np.ndarray  # file row (from 1) of each sample's label row
     path: Path
     n_source_rows: int  # rows of the file segment the samples were cut from
@@ -66,6 +69,25 @@ class Dataset:
     ignored_columns: tuple[str, ...]  # non-numeric columns left out of the default features
     sampled: bool = False  # the splits hold a bounded sample of a large file
     labels: tuple[TargetStats, ...] | None = None  # over every row; None: from the splits
+    # model input (output) name -> the features (targets) feeding it; () for a single one
+    inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    row_names: tuple[str, ...] | None = None  # per sample row (from 1): its file (images)
+    kind: str = "table"  # table | arrays | images | source
+
+    @property
+    def tabular(self) -> bool:
+        """x is one array whose last axis holds the features, one per column (rows, windows)."""
+        x = self.train.x
+        return (isinstance(x, np.ndarray) and x.ndim in (2, 3)
+                and x.shape[-1] == len(self.features))
+
+    def input_of(self, feature: str) -> str | None:
+        """The model input a feature feeds, when there are several."""
+        return next((name for name, cols in self.inputs if feature in cols), None)
+
+    def output_of(self, target: str) -> str | None:
+        return next((name for name, cols in self.outputs if target in cols), None)
 
     def label_stats(self) -> tuple[TargetStats, ...]:
         """Per target column (a column may appear once per file), over every label."""
@@ -74,7 +96,8 @@ class Dataset:
         out = []
         splits = [s for s in (self.train, self.val) if s is not None and s.n]
         for j, name in enumerate(self.targets):
-            values = np.concatenate([s.y[:, j] for s in splits]) if splits else np.empty(0)
+            values = np.concatenate([np.asarray(s.y)[:, j] for s in splits]) if splits else \
+                np.empty(0)
             rows = np.concatenate([np.asarray(s.rows) for s in splits]) if splits else \
                 np.empty(0, np.int64)
             out.append(target_stats(name, values, rows))
@@ -92,59 +115,6 @@ class Dataset:
                     tuple(sorted({r for h in found for r in h.rows})[:10]),
                     tuple(sorted({v for h in found for v in h.values})[:20]),
                     all(h.exact for h in found))
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    """What the model expects: (None, F) rows or (None, T, F) sequences."""
-
-    rank: int
-    timesteps: int | None
-    features: int | None
-
-    @classmethod
-    def of(cls, model) -> ModelInput:
-        inputs = list(getattr(model, "inputs", None) or [])
-        return cls.from_shapes([tuple(t.shape) for t in inputs],
-                               [str(getattr(t, "name", "?")) for t in inputs])
-
-    @classmethod
-    def from_shapes(cls, shapes: list[tuple], names: list[str]) -> ModelInput:
-        if len(shapes) != 1:
-            raise DataError(
-                f"The model has {len(shapes)} inputs ({', '.join(names)}); nandoc feeds one "
-                f"table of features to one input and has no setting that maps columns to "
-                f"several inputs. Check a single-input model, or save a wrapper model that "
-                f"takes one input and splits it inside (keras.ops.split), then point nandoc "
-                f"at that."
-            )
-        shape = shapes[0]
-        if len(shape) == 2:
-            return cls(2, None, shape[1])
-        if len(shape) == 3:
-            return cls(3, shape[1], shape[2])
-        raise DataError(f"The model's input has shape {shape}; nandoc reads tabular rows "
-                        f"(None, features) or windows of rows (None, timesteps, features).")
-
-
-def check_outputs(n_outputs: int, names: list[str] | tuple[str, ...],
-                  targets: tuple[str, ...]) -> None:
-    """nandoc feeds one target array to one output: refuse models it cannot map data to."""
-    if n_outputs > 1:
-        shown = ", ".join(names) if names else f"{n_outputs} tensors"
-        raise DataError(
-            f"The model has {n_outputs} outputs ({shown}); nandoc feeds the target column(s) "
-            f"{_list(targets)} to one output and has no setting that maps target columns to "
-            f"several outputs. Check a single-output model, e.g. save "
-            f"keras.Model(model.inputs, model.outputs[0]) compiled with that output's loss."
-        )
-
-
-def check_model_fits(model: Any, targets: tuple[str, ...]) -> ModelInput:
-    """The loaded model's input, after refusing several outputs."""
-    outputs = list(getattr(model, "outputs", None) or [])
-    check_outputs(len(outputs), list(getattr(model, "output_names", None) or []), targets)
-    return ModelInput.of(model)
 
 
 def default_targets(columns: tuple[str, ...] | list[str], source: Path) -> tuple[str, ...]:
@@ -256,7 +226,7 @@ def check_fit(table: Table, scan: DataScan, cfg: Config, model_input: ModelInput
         raise DataError(f"The data file {table.path} has a header but no data rows. Add the "
                         f"rows, or point [data] path at the file that has them.")
     features, targets, ignored = select_columns(scan, cfg, table.path)
-    window = _window_length(cfg, model_input, len(features))
+    window = window_length(cfg, model_input, len(features))
     if window is not None:
         n = scan.n_rows
         train_rows = (int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0
@@ -295,8 +265,12 @@ def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelI
                       window, stride) if cfg.validation_split > 0 else None)
         scans = [scan]
     sampled = not all(s.sample is not None and s.sample.complete for s in scans)
-    labels = _scan_labels(scans, targets, train, val) if sampled else None
-    return Dataset(features, targets, train, val, window, stride, ignored, sampled, labels)
+    labels = _scan_labels(scans, targets, train, val) if sampled or cfg.outputs else None
+    if cfg.inputs or cfg.outputs:  # several model inputs or outputs: columns grouped by name
+        train = named_split(train, features, targets, cfg)
+        val = named_split(val, features, targets, cfg) if val is not None else None
+    return Dataset(features, targets, train, val, window, stride, ignored, sampled, labels,
+                   inputs=cfg.inputs, outputs=cfg.outputs)
 
 
 def _require_columns(table: Table, names: tuple[str, ...]) -> None:
@@ -338,34 +312,6 @@ def _scan_labels(scans: list[DataScan], targets: tuple[str, ...], train: Split,
                 stats = target_stats(name, values, rows)
             out.append(stats)
     return tuple(out)
-
-
-def _window_length(cfg: Config, mi: ModelInput | None, n_features: int) -> int | None:
-    configured = cfg.window.length if cfg.window else None
-    where = f" (config: {cfg.source})" if cfg.source else ""
-    if mi is None:
-        return configured
-    if mi.features is not None and mi.features != n_features:
-        raise DataError(
-            f"The model expects {mi.features} features per row but the data gives "
-            f"{n_features}{where}. Set [data] features to the {mi.features} columns the model "
-            f"was trained on, or check the target column."
-        )
-    if mi.rank == 2:
-        if cfg.window is not None:
-            raise DataError(f"[data.window] is set{where}, but the model takes single rows "
-                            f"(None, {mi.features}), not windows. Remove [data.window].")
-        return None
-    if configured is None:
-        if mi.timesteps is None:
-            raise DataError(f"The model takes sequences of any length (None, None, "
-                            f"{mi.features}); set [data.window] length to the window you "
-                            f"train with.")
-        return mi.timesteps
-    if mi.timesteps is not None and configured != mi.timesteps:
-        raise DataError(f"[data.window] length is {configured}{where}, but the model's input "
-                        f"takes windows of {mi.timesteps} rows. Make them equal.")
-    return configured
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, rows: np.ndarray, path: Path, first: int,

@@ -115,7 +115,8 @@ def _check_path(path: Path) -> str:
                         f"or the DATA argument.")
     if path.is_dir():
         raise DataError(f"The data path {path} is a folder; point it at a .csv, .parquet or "
-                        f".npz file.")
+                        f".npz file, or at an image folder (one subfolder per class, the images "
+                        f"inside).")
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"nandoc cannot read {path.name}: data files must end in .csv, .tsv, "

@@ -13,6 +13,7 @@ from nandoc.core.evidence import first_sentence
 from nandoc.core.records import StepLog
 from nandoc.instrument.batches import epoch_batches
 from nandoc.loading.dataset import Split
+from nandoc.loading.named import feed
 from nandoc.watch.step import StepStats, WatchedStep
 
 
@@ -67,7 +68,7 @@ def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: in
                 if epoch == start_epoch and step <= skip_steps:
                     continue
                 try:
-                    stats = watched.train(train.x[idx], train.y[idx])
+                    stats = watched.train(feed(train.x[idx]), feed(train.y[idx]))
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # the user's step cannot run: fit fails the same way
@@ -105,7 +106,7 @@ def _validate(watched: WatchedStep, val: Split, batch_size: int, epoch: int, tot
               log: StepLog) -> Failure | None:
     weighted, count = 0.0, 0
     for idx in epoch_batches(val.n, batch_size, False, 0, 0):
-        loss = watched.validate(val.x[idx], val.y[idx])
+        loss = watched.validate(feed(val.x[idx]), feed(val.y[idx]))
         if not np.isfinite(loss):
             log.val_loss[epoch] = loss
             return Failure(epoch, 0, total, "validation", idx, "validation", val_loss=loss)

@@ -37,6 +37,26 @@ def _layer_of(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else path
 
 
+def _owners(model: Any) -> dict[int, str]:
+    """Trainable variable (by id) -> the layer that holds it, named as the layer pass names
+    layers: 'outer/inner' inside a nested model; a wrapper's (Bidirectional, TimeDistributed)
+    and an attention's inner weights are the layer's own, not one group per sublayer."""
+    import keras
+
+    out: dict[int, str] = {}
+
+    def visit(container: Any, prefix: str) -> None:
+        for layer in getattr(container, "layers", None) or []:
+            path = prefix + layer.name
+            if isinstance(layer, keras.Model) and layer.layers:
+                visit(layer, path + "/")
+            for v in layer.trainable_variables:
+                out.setdefault(id(v), path)
+
+    visit(model, "")
+    return out
+
+
 class WatchedStep:
     """Compiled train and validation steps for `model` with its compiled loss and optimizer."""
 
@@ -50,10 +70,12 @@ class WatchedStep:
         self.state = list(model.variables) + list(self.optimizer.variables)
         self._snapshot = [tf.Variable(v, trainable=False, name="nandoc_snapshot")
                           for v in self.state]
-        paths = [getattr(v, "path", v.name) for v in self.trainable]
-        self.layers: list[str] = list(dict.fromkeys(_layer_of(p) for p in paths))
+        owners = _owners(model)
+        paths = [owners.get(id(v)) or _layer_of(getattr(v, "path", v.name))
+                 for v in self.trainable]
+        self.layers: list[str] = list(dict.fromkeys(paths))
         index = {name: i for i, name in enumerate(self.layers)}
-        self._groups = [index[_layer_of(p)] for p in paths]
+        self._groups = [index[p] for p in paths]
         # No autograph, as Keras' own compiled step: a Python `if` on a tensor fails here as
         # it fails in fit.
         self._train = tf.function(self._train_step, jit_compile=jit_compile,
@@ -63,14 +85,14 @@ class WatchedStep:
     def _train_step(self, x, y):
         import tensorflow as tf
 
-        for snap, var in zip(self._snapshot, self.state):
+        for snap, var in zip(self._snapshot, self.state, strict=True):
             snap.assign(var)
         with tf.GradientTape() as tape:
             y_pred = self.model(x, training=True)
             loss = self.model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
         grads = tape.gradient(loss, self.trainable)
         grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-                 for g, v in zip(grads, self.trainable)]
+                 for g, v in zip(grads, self.trainable, strict=True)]
         sq = tf.stack([tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in grads])
         layer_sq = tf.math.unsorted_segment_sum(sq, self._groups, len(self.layers))
         layer_fin = tf.math.is_finite(layer_sq)
@@ -90,7 +112,7 @@ class WatchedStep:
         keep = grads_ok & state_ok
 
         def restore():
-            for snap, var in zip(self._snapshot, self.state):
+            for snap, var in zip(self._snapshot, self.state, strict=True):
                 var.assign(snap)
             return tf.constant(False)
 

@@ -14,12 +14,13 @@ from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.instrument.model_graph import walk_layers
 from nandoc.loading.dataset import Dataset
+from nandoc.loading.named import Named
 
 CAUSE = "input-index-out-of-range"
 
 
-def _fed_by_input(model: Any) -> list[tuple[str, Any]]:
-    """Embedding layers that read the model's input directly."""
+def _fed_by_input(model: Any) -> list[tuple[str, Any, int]]:
+    """Embedding layers that read one of the model's inputs directly, with that input's index."""
     import keras
 
     inputs = list(getattr(model, "inputs", None) or [])
@@ -31,27 +32,39 @@ def _fed_by_input(model: Any) -> list[tuple[str, Any]]:
             fed = layer.input
         except (AttributeError, ValueError):  # never called on a symbolic input
             continue
-        if any(fed is t for t in inputs):
-            out.append((path, layer))
+        index = next((i for i, t in enumerate(inputs) if fed is t), None)
+        if index is not None:
+            out.append((path, layer, index))
     return out
+
+
+def _ids(model: Any, data: Dataset, x: Any, index: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The array the input `index` is fed, and the feature names of its columns."""
+    if not isinstance(x, Named):
+        return np.asarray(x), data.features
+    name = str(model.inputs[index].name).split(":")[0]
+    if name not in x.arrays:
+        name = list(x.arrays)[index]
+    return x[name], dict(data.inputs).get(name, (name,))
 
 
 @check(id="input-index-out-of-range", needs=("model", "data"), causes=(CAUSE,))
 def input_index_out_of_range(model: Any, data: Dataset) -> Iterator[Finding]:
     """Integer inputs outside the input_dim of the Embedding that reads them."""
-    for path, layer in _fed_by_input(model):
+    for path, layer, index in _fed_by_input(model):
         dim = int(layer.input_dim)
         for split in (data.train, data.val):
             if split is None or not split.n:
                 continue
-            x = split.x.reshape(split.n, -1)
+            ids, features = _ids(model, data, split.x, index)
+            x = ids.reshape(split.n, -1)
             bad = np.isfinite(x) & ((x < 0) | (x >= dim))
             rows_bad = bad.any(axis=1)
             if not rows_bad.any():
                 continue
             values = x[bad]
-            cols = [data.features[j % len(data.features)] for j in
-                    np.unique(np.nonzero(bad)[1])] if data.features else []
+            cols = [features[j % len(features)] for j in
+                    np.unique(np.nonzero(bad)[1])] if features else []
             rows = [int(r) for r in split.rows[rows_bad]]
             yield Finding(
                 cause=CAUSE, severity=Severity.ERROR, confidence=0.95,

@@ -31,12 +31,24 @@ def canonical(info: LossInfo) -> str:
     return getattr(fn, "__name__", info.name)
 
 
-def _output_width(model: Any) -> int | None:
-    outputs = list(getattr(model, "outputs", None) or [])
-    if len(outputs) != 1:
-        return None
-    shape = tuple(outputs[0].shape)
+def _width(tensor: Any) -> int | None:
+    shape = tuple(tensor.shape)
     return int(shape[-1]) if shape and shape[-1] is not None else None
+
+
+def _per_output(data: Dataset, loss: list[LossInfo], model: Any
+                ) -> list[tuple[LossInfo, tuple[str, ...], int | None]]:
+    """(loss, its target columns, its output's width) per output the data feeds."""
+    outputs = list(getattr(model, "outputs", None) or [])
+    if len(loss) == 1 and len(outputs) <= 1:
+        return [(loss[0], data.targets, _width(outputs[0]) if outputs else None)]
+    names = list(getattr(model, "output_names", None) or [])
+    targets = dict(data.outputs)
+    out = []
+    for info in loss:
+        if info.output in targets and info.output in names:
+            out.append((info, targets[info.output], _width(outputs[names.index(info.output)])))
+    return out
 
 
 def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, rows: list[int],
@@ -59,14 +71,28 @@ def _bad(data: Dataset, column: str, **test) -> tuple[np.ndarray, list[int], int
 @check(id="label-out-of-range", needs=("data", "loss", "model"), causes=("label-out-of-range",))
 def label_out_of_range(data: Dataset, loss: list[LossInfo], model: Any):
     """Targets outside the compiled loss's domain (binary, class ids, one-hot width, negatives)."""
-    if len(loss) != 1:
-        return
-    info = loss[0]
+    for info, targets, width in _per_output(data, loss, model):
+        yield from _judge(info, targets, width, data)
+
+
+def _values_per_sample(data: Dataset, targets: tuple[str, ...]) -> int:
+    """Target values per sample: one per column of a table, an array's width otherwise."""
+    if data.kind == "table":
+        return len(targets)
+    y = data.train.y
+    arrays = y.arrays if hasattr(y, "arrays") else {data.targets[0]: y}
+    total = 0
+    for t in targets:
+        a = arrays.get(t, arrays.get(data.output_of(t) or "", None))
+        total += int(np.prod(np.shape(a)[1:])) if a is not None else 1
+    return total
+
+
+def _judge(info: LossInfo, targets: tuple[str, ...], width: int | None, data: Dataset):
     kind = canonical(info)
-    width = _output_width(model)
-    target = data.targets[0]
+    target = targets[0]
     if kind in BINARY:
-        for col in data.targets:
+        for col in targets:
             values, rows, n, many = _bad(data, col, below=0, above=1)
             if n:
                 yield _finding(
@@ -95,18 +121,18 @@ def label_out_of_range(data: Dataset, loss: list[LossInfo], model: Any):
                  f"layer to the number of classes."), rows,
                 {"bad_values": values[:20].tolist(), "count": n, "output_width": width}, data)
     elif kind in ONE_HOT and width is not None:
-        if len(data.targets) != width:
+        if _values_per_sample(data, targets) != width:
             yield _finding(
                 info, target,
-                f"{len(data.targets)} target column(s) for a {width}-unit output with {kind}",
+                f"{len(targets)} target column(s) for a {width}-unit output with {kind}",
                 f"{kind} expects one-hot rows as wide as the output ({width}); the data gives "
-                f"{len(data.targets)} target column(s)"
-                + (" — class ids, by the look of it" if len(data.targets) == 1 else "") + ".",
+                f"{len(targets)} target column(s)"
+                + (" — class ids, by the look of it" if len(targets) == 1 else "") + ".",
                 "Use sparse_categorical_crossentropy for integer class ids, or one-hot encode "
                 f"the target into {width} columns.", [],
-                {"target_columns": len(data.targets), "output_width": width}, data)
+                {"target_columns": len(targets), "output_width": width}, data)
     elif kind in NON_NEGATIVE:
-        for col in data.targets:
+        for col in targets:
             values, rows, n, many = _bad(data, col, below=0)
             if n:
                 low = min(s.min for s in data.label_stats() if s.name == col and s.min is not None)

@@ -38,6 +38,33 @@ def _fix(c: ColumnScan, role: str) -> str:
             f"df['{c.name}'].replace([np.inf, -np.inf], np.nan).fillna(df['{c.name}'].median()).")
 
 
+ARRAY_FIX = ("Drop or repair those samples before training (np.isfinite(x).all(axis=...) "
+             "selects the good ones), or find where the pipeline produces them.")
+
+
+def _array_finding(name: str, role: str, c: ColumnScan, scanned: ScannedFile,
+                   data: Dataset) -> Finding:
+    """Arrays of any rank (images, sequences, a source's elements): counted per sample."""
+    rows = list(c.bad_rows)
+    unit = {"images": "image", "source": "element"}.get(data.kind, "sample")
+    names = [data.row_names[r - 1] for r in rows if data.row_names and r <= len(data.row_names)]
+    where = f" ({', '.join(names[:3])})" if names else ""
+    what = "target" if role == "target" else "input"
+    return Finding(
+        cause="data-nonfinite", severity=Severity.ERROR, confidence=0.97,
+        title=f"{plural(c.n_bad, unit)} of {what} '{name}' in {scanned.table.path.name} "
+              f"{'holds' if c.n_bad == 1 else 'hold'} NaN or inf",
+        evidence=(f"{_kinds(c).replace(' ±inf', ' with ±inf').replace(' NaN', ' with NaN')} "
+                  f"among {c.n_rows} {unit}s; first at {unit} "
+                  f"{', '.join(str(r) for r in rows[:5])}{where} (counted from 1). Each becomes "
+                  f"NaN in its batch; NaN spreads through every layer it touches, then into the "
+                  f"loss and, after one update, into the weights."),
+        location=Location(kind="data", column=name, rows=tuple(rows), file=scanned.table.file),
+        fix=ARRAY_FIX,
+        measured={"samples": c.n_bad, "nan": c.n_nan, "inf": c.n_posinf + c.n_neginf,
+                  "overflow32": c.n_overflow32, "rows_total": c.n_rows, "files": names[:10]})
+
+
 def fixes(finding: Finding) -> list[Candidate]:
     return [Candidate(finding.cause, "drop the rows with non-finite values",
                       remedies.drop_nonfinite_rows)]
@@ -52,6 +79,9 @@ def nonfinite(scan: list[ScannedFile], data: Dataset):
             if c is None or c.n_bad == 0:
                 continue
             role = "target" if name in data.targets else "feature"
+            if data.kind != "table":
+                yield _array_finding(name, role, c, scanned, data)
+                continue
             rows = list(c.bad_rows)
             share = c.n_bad / max(c.n_rows, 1)
             yield Finding(

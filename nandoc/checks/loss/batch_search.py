@@ -21,6 +21,7 @@ from nandoc.instrument.outputs import ProbePoints
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
+from nandoc.loading.named import feed
 
 MAX_SECONDS = 2.0
 # What a batch statistic does to a loss: a denominator (variance, correlation, norm) or the
@@ -71,7 +72,7 @@ def batch_search(model: Any, loss: list[LossInfo], data: Dataset,
 
 
 def _predict(model: Any, x: np.ndarray) -> np.ndarray:
-    parts = [np.asarray(model(x[i:i + PREDICT_CHUNK], training=False), dtype=np.float32)
+    parts = [np.asarray(model(feed(x[i:i + PREDICT_CHUNK]), training=False), dtype=np.float32)
              for i in range(0, len(x), PREDICT_CHUNK)]
     out = np.concatenate(parts, axis=0)
     return out.reshape(len(x), -1)

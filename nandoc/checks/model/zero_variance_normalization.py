@@ -78,7 +78,8 @@ def zero_variance_normalization(model: Any, data: Dataset | None = None) -> Iter
         worst_scale = max(f["scale"] for f in features)
         measured: dict[str, Any] = {"layer": path, "features": features, "epsilon": 1e-7}
         severity, confidence, observed, rows, where = Severity.WARNING, 0.6, "", None, ""
-        usable = (data is not None and width is not None and fed_by_input(model, path)
+        usable = (data is not None and data.tabular and width is not None
+                  and fed_by_input(model, path)
                   and data.train.x.shape[-1] == width)
         if usable:
             peak = 0.0

@@ -28,6 +28,7 @@ from nandoc.instrument.opcauses import MEANING, cause_of
 from nandoc.loading.custom_objects import SourceFile
 from nandoc.loading.custom_objects import display_path as _display
 from nandoc.loading.dataset import Dataset
+from nandoc.loading.named import feed
 
 MAX_BATCHES = 4
 
@@ -57,7 +58,7 @@ def custom_layer_ops(model: Any, data: Dataset, sources: list[SourceFile],
             continue
         seen: dict[tuple, Finding] = {}
         for batch in batches:
-            x_in = np.asarray(feeder(batch.x, training=False), dtype=np.float32)
+            x_in = np.asarray(feeder(feed(batch.x), training=False), dtype=np.float32)
             result = probe(lambda t, layer=layer: layer(t), [x_in], files)
             if not result.traced:
                 continue

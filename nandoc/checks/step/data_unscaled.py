@@ -18,15 +18,19 @@ from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.instrument.layers import LayerPass
 from nandoc.loading.dataset import Dataset
+from nandoc.loading.named import feature_cells
 
 LARGE_INPUT = 1e4
 LARGE_ACTIVATION = 1e6
 
 
-def _column_max(x: np.ndarray, n_features: int) -> np.ndarray:
-    """max |value| per feature (the last axis), NaN and inf cells left out."""
-    a = np.abs(x.reshape(-1, n_features).astype(np.float64))
-    return np.where(np.isfinite(a), a, 0.0).max(axis=0) if a.size else np.zeros(n_features)
+def _column_max(cells: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """max |value| per feature, NaN and inf cells left out."""
+    out = []
+    for _, v in cells:
+        a = np.abs(v.astype(np.float64))
+        out.append(float(np.where(np.isfinite(a), a, 0.0).max()) if a.size else 0.0)
+    return np.array(out)
 
 
 def _verdict(p: LayerPass) -> tuple[int, str, str] | None:
@@ -45,10 +49,10 @@ def _verdict(p: LayerPass) -> tuple[int, str, str] | None:
        causes=("data-unscaled",))
 def data_unscaled(data: Dataset, passes: tuple[LayerPass, ...]):
     """Unscaled features that overflow a layer, or blow up the first one, on real batches."""
-    n_features = len(data.features)
     best = None
     for p in passes:
-        cols = _column_max(p.batch.x, n_features)
+        cells = feature_cells(p.batch.x, data.features, data.inputs)
+        cols = _column_max(cells)
         if not cols.size or cols.max() < LARGE_INPUT:
             continue
         verdict = _verdict(p)
@@ -56,18 +60,18 @@ def data_unscaled(data: Dataset, passes: tuple[LayerPass, ...]):
             continue
         key = (verdict[0], float(cols.max()))
         if best is None or key > best[0]:
-            best = (key, p, verdict, cols)
+            best = (key, p, verdict, cols, cells)
     if best is None:
         return
-    _, p, (strength, layer, what), cols = best
+    _, p, (strength, layer, what), cols, cells = best
     i = int(np.argmax(cols))
-    column, value = data.features[i], float(cols[i])
+    column, value = cells[i][0], float(cols[i])
     b = p.batch
     if strength == 2:
         rec = p.layer(layer)
         rows = tuple(rec.nonfinite_rows) if rec is not None else ()
     else:
-        col = np.abs(b.x.reshape(len(b.rows), -1, n_features)[:, :, i]).max(axis=1)
+        col = np.abs(cells[i][1].astype(np.float64)).max(axis=1)
         order = np.argsort(-np.where(np.isfinite(col), col, 0.0), kind="stable")
         rows = tuple(int(b.rows[j]) for j in order if col[j] >= LARGE_INPUT)
     first = "" if strength == 2 else "first "
