@@ -26,7 +26,7 @@ import numpy as np
 from nandoc.config import Config, TrainConfig
 from nandoc.engine.inputs import Inputs
 from nandoc.errors import DataError
-from nandoc.loading.structured import Port, Signature
+from nandoc.loading.structured import Port, Signature, batch_shape, shaped_for, split_at
 from nandoc.loading.table import ScanPlan
 
 ARRAYS = "the arrays"  # how findings name in-memory data in their titles (it has no file)
@@ -183,7 +183,7 @@ def build_inputs(model: Any, x: Any, y: Any, *, loss: Any = None, batch_size: in
     table, scan = _scan(xa, ya, features, targets, row_ids, name)
     inputs.scan = [ScannedFile(table, scan, "data")]
     x32, y32 = xa.astype(np.float32), ya.astype(np.float32)
-    split_at = int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0 else n
+    cut = split_at(n, cfg)
     path = Path(name)
     window = xa.shape[1] if xa.ndim == 3 else None
 
@@ -191,8 +191,8 @@ def build_inputs(model: Any, x: Any, y: Any, *, loss: Any = None, batch_size: in
         return Split(label, x32[lo:hi], y32[lo:hi], row_ids[lo:hi], path, hi - lo,
                      in_memory=True)
 
-    train = split("train", 0, split_at)
-    val = split("validation", split_at, n) if cfg.validation_split > 0 else None
+    train = split("train", 0, cut)
+    val = split("validation", cut, n) if cfg.validation_split > 0 else None
     inputs.data = Dataset(features, targets, train, val, window, 1, ())
     return inputs
 
@@ -267,7 +267,7 @@ def _array_inputs(inputs: Inputs, sig: Signature | None, x: Any, y: Any,
                   name: str) -> Inputs:
     """Inputs whose data are arrays by model input and output name (see the module)."""
     from nandoc.loading.array_data import array_dataset
-    from nandoc.loading.structured import Arrays, label_stats, scan_arrays
+    from nandoc.loading.structured import Arrays
 
     xs = _keyed(x, keys[0], feature_names, "x", "feature_names")
     ys = {} if y is None else _keyed(y, keys[1], target_names, "y", "target_names")
@@ -296,16 +296,9 @@ def _array_inputs(inputs: Inputs, sig: Signature | None, x: Any, y: Any,
                   inputs=tuple((k, (k,)) for k in xs) if several_in else (),
                   outputs=tuple((k, (k,)) for k in ys) if several_out else ())
     inputs.config = cfg
-    row_ids = _row_ids(rows, n)
-    # array_dataset splits by sample position (rows 1..n); the user's rows, in any order, are
-    # what the scan, the labels and the splits report. The table is in memory: no file.
-    data, scans = array_dataset(
-        Arrays(xs, ys, tuple(xs), tuple(ys)), np.arange(1, n + 1), cfg, Path(name), "arrays",
-        stats=scan_arrays(xs, ys, row_ids), labels=label_stats(ys, row_ids))
-    inputs.scan = [replace(s, table=replace(s.table, kind="arrays")) for s in scans]
-    held = data.train.n
-    inputs.data = replace(data, train=replace(data.train, rows=row_ids[:held]), val=None
-                          if data.val is None else replace(data.val, rows=row_ids[held:]))
+    # in memory ("arrays"): no file; the user's rows, in any order, name the samples
+    inputs.data, inputs.scan = array_dataset(Arrays(xs, ys, tuple(xs), tuple(ys)),
+                                             _row_ids(rows, n), cfg, Path(name), "arrays")
     return inputs
 
 
@@ -329,17 +322,13 @@ def _tag(what: str, key: str, arrays: dict[str, Any]) -> str:
 def _fit(arr: np.ndarray, port: Port, label: str) -> np.ndarray:
     """`arr` in the shape of the model input `port` (a trailing axis of 1 added, as Keras
     does), or a DataError that shows both shapes."""
-    want, got = port.shape, arr.shape[1:]
-    if len(got) == len(want) - 1 and want and want[-1] == 1:
-        arr, got = arr[..., None], (*got, 1)
-    if len(got) != len(want) or any(w is not None and w != g
-                                    for w, g in zip(want, got, strict=True)):
-        shown = ", ".join("None" if d is None else str(d) for d in (None, *want))
+    fitted = shaped_for(arr, port)
+    if fitted is None:
         named = "" if port.name.startswith("keras_tensor") else f" '{port.name}'"  # unnamed
         raise DataError(f"{label} has shape {arr.shape}, but the model input{named} takes "
-                        f"arrays of shape ({shown}), samples first; give it an array of that "
-                        f"shape.")
-    return arr
+                        f"arrays of shape {batch_shape(port)}, samples first; give it an array "
+                        f"of that shape.")
+    return fitted
 
 
 def _check_shape(model: Any, shape: tuple[int, ...]) -> None:

@@ -115,9 +115,9 @@ def _array_route(cfg: Config, summary: SavedModelSummary | None) -> bool:
     shape = summary.input_shape if summary is not None else None
     if shape is not None and len(shape) > 3:
         return True
-    from nandoc.loading.array_data import npz_arrays
+    from nandoc.loading.array_data import npz_ranks
 
-    return any(a.ndim >= 3 for a in npz_arrays(path).values())
+    return any(rank >= 3 for rank in npz_ranks(path).values())
 
 
 def _load_model(cfg: Config, inputs: Inputs) -> None:

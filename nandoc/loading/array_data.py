@@ -45,12 +45,23 @@ def npz_arrays(path: Path) -> dict[str, np.ndarray]:
                         f"{first_line(exc)}. Save it with np.savez.") from None
 
 
-def wants_arrays(arrays: dict[str, np.ndarray], cfg: Config, sig: Signature | None) -> bool:
-    """An npz read as arrays, not as a table of columns: an array of rank 3 or more, named
-    inputs, or a model whose input is not rows or windows of rows."""
-    if cfg.inputs or cfg.outputs or any(a.ndim >= 3 for a in arrays.values()):
-        return True
-    return sig is not None and (len(sig.inputs) != 1 or len(sig.inputs[0].shape) > 2)
+def npz_ranks(path: Path) -> dict[str, int]:
+    """Each array's number of dimensions, read from the .npy headers alone (no data read);
+    {} when the archive cannot be read that way (the full read then says what is wrong)."""
+    import zipfile
+
+    ranks: dict[str, int] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                with archive.open(member) as fh:
+                    major, _ = np.lib.format.read_magic(fh)
+                    read = (np.lib.format.read_array_header_1_0 if major == 1 else
+                            np.lib.format.read_array_header_2_0)
+                    ranks[member.removesuffix(".npy")] = len(read(fh)[0])
+    except Exception:  # not a zip, a pickled object, a version 3 header: no shortcut
+        return {}
+    return ranks
 
 
 def array_dataset(picked: Arrays, rows: np.ndarray, cfg: Config, path: Path, kind: str, *,

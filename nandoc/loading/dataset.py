@@ -22,7 +22,7 @@ from nandoc.config import Config
 from nandoc.errors import DataError
 from nandoc.loading import sample as sampling
 from nandoc.loading.model_input import ModelInput, window_length
-from nandoc.loading.structured import named_split
+from nandoc.loading.structured import named_split, split_at
 from nandoc.loading.table import DataScan, ScanPlan, Table, scan_table
 from nandoc.loading.targets import Hits, TargetStats, target_stats
 
@@ -81,10 +81,6 @@ class Dataset:
         x = self.train.x
         return (isinstance(x, np.ndarray) and x.ndim in (2, 3)
                 and x.shape[-1] == len(self.features))
-
-    def input_of(self, feature: str) -> str | None:
-        """The model input a feature feeds, when there are several."""
-        return next((name for name, cols in self.inputs if feature in cols), None)
 
     def output_of(self, target: str) -> str | None:
         return next((name for name, cols in self.outputs if target in cols), None)
@@ -229,8 +225,7 @@ def check_fit(table: Table, scan: DataScan, cfg: Config, model_input: ModelInput
     window = window_length(cfg, model_input, len(features))
     if window is not None:
         n = scan.n_rows
-        train_rows = (int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0
-                      and cfg.validation_path is None else n)
+        train_rows = split_at(n, cfg) if cfg.validation_path is None else n
         if train_rows < window:
             raise DataError(
                 f"The training segment of {table.path.name} has {train_rows} rows, fewer than "
@@ -259,9 +254,9 @@ def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelI
         scans = [scan, val_scan]
     else:
         n = scan.n_rows
-        split_at = int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0 else n
-        train = _split("train", x_all, y_all, rows_all, table.path, 1, split_at, window, stride)
-        val = (_split("validation", x_all, y_all, rows_all, table.path, split_at + 1, n,
+        cut = split_at(n, cfg)
+        train = _split("train", x_all, y_all, rows_all, table.path, 1, cut, window, stride)
+        val = (_split("validation", x_all, y_all, rows_all, table.path, cut + 1, n,
                       window, stride) if cfg.validation_split > 0 else None)
         scans = [scan]
     sampled = not all(s.sample is not None and s.sample.complete for s in scans)

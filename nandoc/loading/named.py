@@ -7,8 +7,8 @@ flat (n, width) float array wherever a check only needs per-sample values (`np.a
 `named.reshape(n, -1)`, `np.isfinite(named)`), so the checks that look at values need no
 special case; the model gets `feed(x)`: the dict Keras matches to its inputs by name.
 
-`scan_arrays` is the streaming scan of arrays of any rank (images, token ids, windows), with
-one statistics column per array: a sample holding a bad cell counts once, named by its row.
+`ArrayStats` scans arrays of any rank (images, token ids, windows) chunk by chunk, with one
+statistics column per array: a sample holding a bad cell counts once, named by its row.
 """
 
 from __future__ import annotations
@@ -96,13 +96,6 @@ def feed(x: Any) -> Any:
 
 def n_samples(x: Any) -> int:
     return len(x) if isinstance(x, Named) else int(np.shape(x)[0])
-
-
-def concat(parts: list[Any]) -> Any:
-    """Samples of several parts, one after the other (arrays or Named alike)."""
-    if parts and isinstance(parts[0], Named):
-        return Named({k: np.concatenate([p.arrays[k] for p in parts]) for k in parts[0].arrays})
-    return np.concatenate(parts)
 
 
 class ArrayStats:

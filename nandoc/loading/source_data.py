@@ -9,6 +9,7 @@ or in order (tuples); rows are element indices from 1, in the dataset's order.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,8 @@ def source_dataset(cfg: Config, sig: Signature | None) -> tuple[Any, list]:
     from nandoc.loading.source_fn import load_source
 
     assert cfg.data_function is not None
-    base = cfg.source.parent if cfg.source is not None else None
-    from pathlib import Path
-
-    data = load_source(cfg.data_function, base or Path.cwd())
+    base = cfg.source.parent if cfg.source is not None else Path.cwd()
+    data = load_source(cfg.data_function, base)
     x = _by_port(data.x, data.x_structure, sig.input_names if sig else (), "input",
                  cfg.data_function)
     y = _by_port(data.y, data.y_structure, sig.output_names if sig else (), "output",
@@ -59,10 +58,10 @@ def source_dataset(cfg: Config, sig: Signature | None) -> tuple[Any, list]:
                     outputs=tuple((k, (k,)) for k in y) if several_out else (),
                     validation_path=None)
     picked = Arrays(x, y, tuple(x), tuple(y))
-    stats = {**{k: data.stats[k] for k in data.x if k in data.stats},
-             **{k: data.stats[k] for k in data.y if k in data.stats}}
-    # the statistics are keyed by the source's own keys; renamed to the model's names
-    stats = dict(zip([*x, *y], stats.values(), strict=False)) if len(stats) == len(x) + len(y) \
-        else None
+    # the statistics are keyed by the source's own keys (x0, y, ...): renamed to the model's
+    # names, which `_by_port` gave the arrays in the same order
+    renamed = dict(zip([*data.x, *data.y], [*x, *y], strict=True))
+    stats = ({new: data.stats[old] for old, new in renamed.items()}
+             if all(old in data.stats for old in renamed) else None)
     return array_dataset(picked, data.rows, named, data.path, "source",
                          n_total=None if data.complete else data.n_total, stats=stats)

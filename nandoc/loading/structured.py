@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,18 +124,31 @@ def check_widths(sig: Signature, cfg: Config) -> None:
                             f"[data] inputs gives it {len(cols)} column(s) ({_listed(cols)}).")
 
 
-def fit_array(arr: np.ndarray, port: Port, key: str, file: str) -> np.ndarray:
-    """`arr` shaped for the model input `port`: as is, or with a trailing axis of 1 added."""
-    want = port.shape
-    got = arr.shape[1:]
+def shaped_for(arr: np.ndarray, port: Port) -> np.ndarray | None:
+    """`arr` as the model input `port` takes it: as is, or with a trailing axis of 1 added (as
+    Keras adds it); None when its shape does not fit."""
+    want, got = port.shape, arr.shape[1:]
     if len(got) == len(want) - 1 and want and want[-1] == 1:
         arr, got = arr[..., None], (*got, 1)
-    if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
-        shown = ", ".join("None" if d is None else str(d) for d in (None, *want))
-        raise DataError(f"In {file}, array '{key}' has shape {arr.shape}, but the model "
-                        f"{'input' if port.name else 'port'} '{port.name}' takes ({shown}). "
-                        f"Save the array in the shape the model takes (samples first).")
+    if len(got) != len(want) or any(w is not None and w != g
+                                    for w, g in zip(want, got, strict=True)):
+        return None
     return arr
+
+
+def batch_shape(port: Port) -> str:
+    """The shape a model input takes, samples first: "(None, 8, 8, 1)"."""
+    return "(" + ", ".join("None" if d is None else str(d) for d in (None, *port.shape)) + ")"
+
+
+def fit_array(arr: np.ndarray, port: Port, key: str, file: str) -> np.ndarray:
+    """`arr` shaped for the model input `port`, or a DataError naming the file's array."""
+    fitted = shaped_for(arr, port)
+    if fitted is None:
+        raise DataError(f"In {file}, array '{key}' has shape {arr.shape}, but the model "
+                        f"input '{port.name}' takes {batch_shape(port)}. Save the array in the "
+                        f"shape the model takes (samples first).")
+    return fitted
 
 
 @dataclass(frozen=True)
@@ -237,8 +249,5 @@ def feed_form(arrays: dict[str, np.ndarray], several: bool) -> Any:
 
 
 def split_at(n: int, cfg: Config) -> int:
+    """Samples before the validation split: the last `validation_split` of n are held out."""
     return int(n * (1.0 - cfg.validation_split)) if cfg.validation_split > 0 else n
-
-
-def file_label(path: Path) -> str:
-    return path.name or str(path)

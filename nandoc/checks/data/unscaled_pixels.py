@@ -21,6 +21,7 @@ from nandoc.core.fixes import Candidate
 from nandoc.core.registry import check
 from nandoc.instrument.model_graph import walk_layers
 from nandoc.loading.dataset import Dataset
+from nandoc.loading.named import Named
 from nandoc.loading.table import ScannedFile
 
 CHANNELS = (1, 3, 4)
@@ -31,8 +32,12 @@ SCALERS = ("Rescaling", "Normalization", "BatchNormalization", "LayerNormalizati
 def _image_inputs(data: Dataset) -> list[str]:
     """The features that are batches of images: (n, H, W, C) with C in 1, 3, 4."""
     x = data.train.x
-    arrays = x.arrays if hasattr(x, "arrays") else {data.features[0]: x} \
-        if len(data.features) == 1 else {}
+    if isinstance(x, Named):
+        arrays = x.arrays
+    elif len(data.features) == 1:
+        arrays = {data.features[0]: x}
+    else:
+        return []
     return [k for k, a in arrays.items()
             if np.ndim(a) == 4 and a.shape[-1] in CHANNELS and a.shape[1] > 1 and a.shape[2] > 1]
 
