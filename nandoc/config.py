@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import codecs
+import difflib
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nandoc.errors import ConfigError
+from nandoc.paths import require_file
 
 DEFAULT_CONFIG_NAME = "nandoc.toml"
 MAX_BATCH = 2**31 - 1  # TensorFlow indexes a batch with int32
 MAX_EPOCHS = 10**6
 MAX_WINDOW = 10**6  # rows per window
+MAX_CONFIG_BYTES = 4 * 2**20
+# The names keras.optimizers.get accepts (any case) and builds with default settings, in
+# Keras 3.15; tests/test_hostile_resources.py checks this list against Keras itself.
+KERAS_OPTIMIZERS = ("adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "ftrl",
+                    "lion", "muon", "nadam", "rmsprop", "schedulefreeadamw", "sgd")
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,11 @@ def parse_config(text: str, origin: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin} is not valid TOML: {exc}. Fix the syntax "
                           f"(`nandoc init` writes a commented example).") from None
+    except RecursionError:
+        raise ConfigError(f"{origin} nests arrays or tables inside each other too deeply to "
+                          f"be read (hundreds of levels); a nandoc.toml needs at most three "
+                          f"levels ([data.window], inputs = {{ a = [\"x\"] }}). Fix the file "
+                          f"(`nandoc init` writes a commented example).") from None
     unknown = set(raw) - {"model", "data", "train"}
     if unknown:
         raise ConfigError(
@@ -237,6 +251,13 @@ def validate(cfg: Config) -> None:
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise ConfigError(f"{where} [train] {name} is {value}; it must be positive (and "
                               f"finite).")
+    if t.optimizer is not None and t.optimizer.lower() not in KERAS_OPTIMIZERS:
+        close = difflib.get_close_matches(t.optimizer.lower(), KERAS_OPTIMIZERS, n=1)
+        mean = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{where} [train] optimizer is {t.optimizer!r}, which is not a Keras "
+                          f"optimizer name.{mean} Keras knows: {', '.join(KERAS_OPTIMIZERS)}; "
+                          f"or remove the key to train with the optimizer the model was "
+                          f"compiled with.")
     w = cfg.window
     if w is not None:
         if w.length is not None and not 1 <= w.length <= MAX_WINDOW:
@@ -254,25 +275,43 @@ def load_config(path: Path | None) -> Config:
     """Read `path`, or ./nandoc.toml when it exists, or return an empty config."""
     if path is None:
         default = Path.cwd() / DEFAULT_CONFIG_NAME
-        if not default.is_file():
+        if not os.path.lexists(default):
             return Config()
         path = default
-    if not path.exists():
-        raise ConfigError(f"The config file {path} does not exist. Pass an existing file to "
-                          f"--config, or run `nandoc init` to write one.")
-    if path.is_dir():
-        raise ConfigError(f"The config path {path} is a folder; pass the nandoc.toml file "
-                          f"inside it.")
+    require_file(path, "config file", ConfigError,
+                 fix="Pass an existing nandoc.toml file to --config, or run `nandoc init` to "
+                     "write one.")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"The config file {path} is not UTF-8 text (byte {exc.start} cannot "
-                          f"be decoded); save it as UTF-8 TOML, or point --config at the right "
-                          f"file.") from None
+        size = path.stat().st_size
+        raw = b"" if size > MAX_CONFIG_BYTES else path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"The config file {path} could not be read "
                           f"({exc.strerror or exc}). Check its permissions.") from None
-    return parse_config(text, path)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"The config file {path} is {size / 2**20:,.0f} MiB; a nandoc.toml is "
+                          f"a few hundred bytes of settings. Point --config at the right file.")
+    return parse_config(_decode(raw, path), path)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """UTF-8 text, with or without the byte-order mark Windows Notepad writes; any other
+    encoding is named in the error."""
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if raw.startswith(bom):
+            raise ConfigError(_not_utf8(path, f"it is {name} text: it starts with the {name} "
+                                              f"byte-order mark"))
+    if b"\x00" in raw[:4096]:
+        raise ConfigError(_not_utf8(path, "it holds NUL bytes, as UTF-16 or UTF-32 text does"))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(_not_utf8(path, f"byte {exc.start} cannot be decoded")) from None
+
+
+def _not_utf8(path: Path, why: str) -> str:
+    return (f"The config file {path} is not UTF-8 text ({why}); save it as UTF-8 TOML (in "
+            f"Notepad: Save As, Encoding UTF-8), or point --config at the right file.")
 
 
 def with_overrides(cfg: Config, *, model: Path | None = None, data: Path | None = None,

@@ -28,6 +28,10 @@ def live():
     return {"mlp": mlp, "bare": bare, "seq": seq}
 
 
+def with_no_scope_limit(report: Report) -> bool:
+    return report.not_checked == ()
+
+
 def arrays(n=96, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3))
@@ -83,6 +87,10 @@ def test_an_uncompiled_model_takes_loss_from_the_caller(live):
     without = nandoc.diagnose(live["bare"], x, y)
     reasons = {c.check: c.message for c in without.checks}
     assert "no loss= was given" in reasons["label-out-of-range"]
+    # a clean verdict says that it does not cover the loss
+    assert [item.split(":")[0] for item in without.not_checked] == ["the loss"]
+    assert "not checked: the loss" in render(without, Format.TEXT).splitlines()[0]
+    assert with_no_scope_limit(nandoc.diagnose(live["mlp"], x, y))
     y[0] = 5.0
     with_loss = nandoc.diagnose(live["bare"], x, y, loss="binary_crossentropy")
     assert with_loss.findings[0].cause == "label-out-of-range"

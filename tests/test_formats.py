@@ -270,3 +270,28 @@ def test_docs_catalogue_is_generated_from_the_catalogue():
 def test_readme_table_names_every_cause():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert [c for c in CAUSES if f"| `{c}` |" not in readme] == []
+
+
+def test_ci_formats_say_what_a_clean_run_did_not_check():
+    scoped = Report.build("check", "0", [], checks=(CheckResult("data-nonfinite", Outcome.RAN),),
+                          not_checked=("the model: no [model] path was given",))
+    props = {p.get("name"): p.get("value") for p in junit(scoped).iter("property")}
+    assert props["nandoc.not_checked.1"] == "the model: no [model] path was given"
+    lines = render(scoped, Format.GITHUB).splitlines()
+    level, _, message = ANNOTATION.match(lines[0]).groups()
+    assert level == "notice" and message == "nandoc did not check the model: no [model] path " \
+                                            "was given"
+    assert lines[-1].startswith("nandoc check: ") and "not checked" in lines[-1]
+    assert not any(p.startswith("nandoc.not_checked") for p in
+                   (q.get("name") for q in junit(REPORT).iter("property")))
+
+
+def test_text_lists_the_columns_left_out_and_how_the_file_was_read():
+    report = Report.build("check", "0", [], checks=(CheckResult("data-nonfinite", Outcome.RAN),),
+                          inputs={"data": "d.csv", "unused_columns": [
+                              {"column": "city", "why": "column 'city' holds text ('Köln')"}],
+                                  "data_notes": ["encoded in UTF-16 LE"]})
+    text = render(report, Format.TEXT)
+    assert re.search(r"^not used\s+column 'city' holds text \('Köln'\)$", text, re.M)
+    assert re.search(r"^read\s+encoded in UTF-16 LE$", text, re.M)
+    assert "not used" not in render(REPORT, Format.TEXT)

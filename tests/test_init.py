@@ -106,15 +106,21 @@ def test_init_lists_custom_object_files_without_importing_them(tmp_path):
     model.compile(optimizer="adam", loss=weighted_bce)
     model.save(tmp_path / "model.keras")
     write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], healthy_rows(20))
-    (tmp_path / "losses.py").write_text("raise SystemExit('imported!')\n"
+    # Importing losses.py would exit (its decorator runs at import), yet it does no top-level
+    # work by init's rule, so it is listed; plots.py runs code at import and is not suggested.
+    (tmp_path / "losses.py").write_text("import sys\n\n\n@sys.exit\n"
                                         "def weighted_bce(y_true, y_pred):\n    return 0\n")
     (tmp_path / "plots.py").write_text("raise SystemExit('imported!')\n")
+    (tmp_path / "helpers.py").write_text("def unrelated():\n    return 1\n")
     facts = read_model_facts(tmp_path / "model.keras")
     assert facts.custom == ("weighted_bce",) and facts.loss == "weighted_bce"
     path, p = write_config(tmp_path)
     raw = tomllib.loads(path.read_text())
     assert raw["model"]["custom_objects"] == ["losses.py"]
-    assert '# custom_objects = ["plots.py"]' in path.read_text()
+    assert '# custom_objects = ["helpers.py"]  # a Python file here' in path.read_text()
+    assert ("# plots.py: a Python file here; the model does not name anything in it, and it "
+            "runs code when imported (line 1: raise SystemExit('imported!'))") in path.read_text()
+    assert '["plots.py"]' not in path.read_text()
 
 
 def test_init_on_a_folder_without_model_or_data_explains(tmp_path):
@@ -128,3 +134,18 @@ def test_init_with_data_only_writes_the_data_section(tmp_path):
     path, p = write_config(tmp_path)
     raw = tomllib.loads(path.read_text())
     assert "path" not in raw["model"] and raw["data"]["target"] == "y"
+
+
+def test_init_reads_a_messy_csv_as_check_reads_it(tmp_path):
+    """A gzip-compressed CSV with a comment line, spaces after the commas and decimal commas:
+    init finds it, strips the names, counts every row and sees the numeric columns."""
+    import gzip
+
+    text = "# exported 2026-11-30\nx1; x2; city; label\n" + "".join(
+        f"{i},5; {i * 2},25; Köln; {i % 2}\n" for i in range(30))
+    (tmp_path / "data.CSV.GZ").write_bytes(gzip.compress(text.encode("utf-8")))
+    (tmp_path / "notes.txt").write_text("not data\n")
+    p = plan(tmp_path)
+    assert p.data == tmp_path / "data.CSV.GZ"
+    assert p.columns == ("x1", "x2", "city", "label") and p.target == ("label",)
+    assert p.features == ("x1", "x2") and p.n_rows == 30

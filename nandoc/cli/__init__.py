@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from nandoc.cli.files import prepare
 from nandoc.cli.options import (
     BURST_OPT,
     CAUSE_ARG,
@@ -44,10 +45,12 @@ from nandoc.cli.output import (
     fail,
     finish,
     quiet_tensorflow,
+    running,
     terminal_stderr,
     user_errors,
     write_plot,
 )
+from nandoc.cli.process import interrupted_code, user_output_to_stderr
 from nandoc.core.finding import FailOn
 from nandoc.errors import NandocError
 from nandoc.render import QUIET, Format
@@ -95,13 +98,14 @@ def check(
 
     level = verbosity(quiet, verbose)
     quiet_tensorflow()
-    with user_errors():
+    with running() as code_files:
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
+        prepare(cfg, code_files, output=output)  # before any work: outputs never on inputs
         from nandoc.drivers.check import check as run_check
         from nandoc.quiet import native_stderr_captured
 
-        with native_stderr_captured() as captured:
+        with user_output_to_stderr(), native_stderr_captured() as captured:
             report = run_check(cfg, steps=steps)
     finish(report, fmt, output, fail_on, level, captured.text)
 
@@ -133,16 +137,18 @@ def replay(
 
     level = verbosity(quiet, verbose)
     quiet_tensorflow()
-    with user_errors():
+    with running() as code_files:
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
+        prepare(cfg, code_files, output=output, plot=plot)
         from nandoc.drivers.replay import replay as run_replay
         from nandoc.quiet import native_stderr_captured
         from nandoc.render.progress import replay_progress
 
         live = fmt is Format.TEXT and level > QUIET and color_wanted(sys.stderr)
-        with terminal_stderr(live) as terminal, native_stderr_captured() as captured, \
-                terminal(), replay_progress(live, epochs or cfg.train.epochs) as bar:
+        with user_output_to_stderr(), terminal_stderr(live) as terminal, \
+                native_stderr_captured() as captured, terminal(), \
+                replay_progress(live, epochs or cfg.train.epochs) as bar:
             report = run_replay(cfg, epochs=epochs, steps=steps, verify_fixes=verify_fixes,
                                 progress=bar.update if bar is not None else None)
     if plot is not None:
@@ -207,4 +213,4 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.echo("nandoc: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(interrupted_code())

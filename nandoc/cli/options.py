@@ -67,7 +67,8 @@ FORMAT_OPT = typer.Option(Format.TEXT, "--format", "-f",
                           help="Report format: text, json, junit (JUnit XML for CI test "
                                "reporters) or github (workflow annotations).")
 OUTPUT_OPT = typer.Option(None, "--output", "-o",
-                          help="Write the report to this file (any format).")
+                          help="Write the report to this file (any format). Its folder must "
+                               "exist; an input file (model, data, config, .py) is refused.")
 FAIL_ON_OPT = typer.Option(FailOn.ERROR, "--fail-on",
                            help="Exit 1 when a finding is at or above this severity (junit: "
                                 "those findings are the failures).")
@@ -90,7 +91,8 @@ BURST_OPT = typer.Option(50, "--steps", min=0,
                               "to catch early NaNs, divergence and explosions; 0 skips it.")
 VERIFY_FIXES_OPT = typer.Option(True, "--verify-fixes/--no-verify-fixes",
                                 help="Re-run the failing steps with each candidate fix.")
-PLOT_OPT = typer.Option(None, "--plot", help="Write a PNG of loss and gradient norm per step.")
+PLOT_OPT = typer.Option(None, "--plot", help="Write a PNG of loss and gradient norm per step "
+                                             "(checked like --output before training starts).")
 
 # explain's.
 CAUSE_ARG = typer.Argument(None, help="A cause id, e.g. unclipped-log.",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from nandoc.cli.process import interrupted_code, sigterm_as_interrupt, user_code
 from nandoc.core.finding import FailOn
 from nandoc.errors import NandocError
 from nandoc.render import VERBOSE, Format, color_wanted
@@ -35,12 +36,22 @@ def user_errors():
         fail(exc)
     except KeyboardInterrupt:
         typer.echo("nandoc: interrupted", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupted_code()) from None
     except Exception as exc:
         from nandoc.errors import crash_report
 
         typer.echo(f"nandoc: error: {crash_report(exc)}", err=True)
         raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def running():
+    """Around check's and replay's work: the error contract, SIGTERM as Ctrl-C, and the user's
+    code kept from ending the process. Yields the dict of the user's code files -> roles, for
+    the caller to fill in once the config is read (see `files.prepare`)."""
+    roles: dict[Path, str] = {}
+    with user_errors(), sigterm_as_interrupt(), user_code(roles):
+        yield roles
 
 
 def fail(exc: NandocError) -> None:
@@ -112,9 +123,10 @@ def finish(report, fmt: Format, output: Path | None, fail_on: FailOn, verbosity:
     if verbosity >= VERBOSE and captured_log.strip():
         typer.echo("--- TensorFlow's log, captured while nandoc ran ---", err=True)
         typer.echo(captured_log.rstrip(), err=True)
-    if report.extra.get("replay", {}).get("stopped_by") == "interrupted":
+    if any(report.extra.get(run, {}).get("stopped_by") == "interrupted"
+           for run in ("replay", "burst")):
         typer.echo("nandoc: interrupted; the report shows what was found so far", err=True)
-        raise typer.Exit(130)
+        raise typer.Exit(interrupted_code())
     code = report.exit_code(fail_on)
     if code == 2:
         typer.echo(f"nandoc: error: the run is incomplete: {'; '.join(report.not_examined())}. "

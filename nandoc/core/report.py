@@ -51,6 +51,10 @@ class Report:
 
     # What a training step raised (fit fails the same way); the run then saw less than asked.
     step_error: str | None = None
+    # What this run did not look at by the user's choice or the inputs' nature (no model given,
+    # a model saved without a loss): "what: why, and how to include it". Not a failure: a clean
+    # run stays exit 0, but its verdict says what it does not cover.
+    not_checked: tuple[str, ...] = ()
 
     # -- the verdict: the one place where clean, findings and incomplete are decided ---------
 
@@ -75,6 +79,10 @@ class Report:
         if any(fail_on.is_failing(f.severity) for f in self.findings):
             return 1
         return 2 if self.status == "incomplete" else 0
+
+    def scope_limits(self) -> list[str]:
+        """The short names of what was not checked ("the model", "the loss")."""
+        return [item.split(":", 1)[0] for item in self.not_checked]
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)

@@ -48,3 +48,4 @@ def check(cfg: Config, *, steps: int = BURST_STEPS) -> Report:
         d, "check", extra=extra, step_error=step_error,
         timings={"load_s": round(loaded - started, 3), "checks_s": round(checked - loaded, 3),
                  "burst_s": round(done - checked, 3), "total_s": round(done - started, 3)})
+

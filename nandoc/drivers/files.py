@@ -5,11 +5,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
+from pathlib import Path
 from threading import Event
 
 from nandoc.config import Config
 from nandoc.engine.inputs import Inputs
-from nandoc.errors import ConfigError
+from nandoc.errors import ConfigError, CustomObjectsError, DataError
 from nandoc.loading.custom_objects import import_source
 from nandoc.loading.dataset import (
     ModelInput,
@@ -26,6 +27,7 @@ from nandoc.loading.model import (
 from nandoc.loading.model_input import check_model_fits
 from nandoc.loading.structured import check_names
 from nandoc.loading.table import ScannedFile, Table, open_table, scan_table
+from nandoc.paths import require_file
 
 # A small file's scan ends within QUICK_SCAN_S, so its errors come before TensorFlow imports;
 # a larger one is not waited for: its scan overlaps the import.
@@ -152,6 +154,31 @@ def _load_arrays(cfg: Config, summary: SavedModelSummary | None) -> Inputs:
     return inputs
 
 
+def _check_paths(cfg: Config) -> None:
+    """Every input is a regular file (or a folder where one is read) before anything opens
+    it, and an .npz's arrays fit in memory, from their headers: before TensorFlow imports."""
+    fix = "Check [data] path in nandoc.toml or the DATA argument."
+    if cfg.data_path is not None:
+        require_file(cfg.data_path, "data file", DataError, fix=fix, folder="")
+    if cfg.validation_path is not None:
+        require_file(cfg.validation_path, "validation file", DataError,
+                     fix="Check [data] validation_path in nandoc.toml.")
+    for p in cfg.custom_objects:
+        require_file(p, "custom_objects file", CustomObjectsError,
+                     fix="Fix [model] custom_objects in nandoc.toml or the --custom-objects "
+                         "option.")
+    if cfg.data_function is not None:
+        from nandoc.loading.source_fn import source_file
+
+        source_file(cfg.data_function, cfg.source.parent if cfg.source else Path.cwd())
+    for path, key in ((cfg.data_path, "[data] path"),
+                      (cfg.validation_path, "[data] validation_path")):
+        if path is not None and path.suffix.lower() == ".npz" and path.is_file():
+            from nandoc.loading.array_data import check_npz
+
+            check_npz(path, key)
+
+
 def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
     """Load what the config names. The data scan runs in a thread while TensorFlow imports.
 
@@ -170,6 +197,7 @@ def load_inputs(cfg: Config, *, sample: bool = True) -> Inputs:
     if cfg.model_path is not None:
         summary = summarise_config(inspect_model_file(cfg.model_path))
         refuse_unsafe(cfg.model_path, summary, cfg.unsafe)
+    _check_paths(cfg)
     if _array_route(cfg, summary):
         return _load_arrays(cfg, summary)
     _check_names(cfg, summary)

@@ -33,9 +33,14 @@ def replay(cfg: Config, *, epochs: int | None = None, steps: int | None = None,
         raise ConfigError("replay trains the model on the data: give both, as arguments or in "
                           "nandoc.toml ([model] path and [data] path).")
     if trainable(inputs) is not None:
-        raise ConfigError(f"The model {cfg.model_path} was saved without compile settings "
-                          f"(no loss or optimizer), so replay cannot train it as you did. "
-                          f"Compile it before model.save(), or set [train] optimizer.")
+        what = ("without compile() (no loss, no optimizer)"
+                if getattr(inputs.model, "optimizer", None) is None
+                else "compiled without a loss (loss=None)")
+        raise ConfigError(f"The model {cfg.model_path} was saved {what}, so replay cannot "
+                          f"train it as you did: there is no loss to watch. Call "
+                          f"model.compile(optimizer=..., loss=...) before model.save() and "
+                          f"give replay that file; `nandoc check` still checks the model and "
+                          f"the data without a loss.")
     d = diagnosis.examine(inputs, started)
     run_epochs = epochs if epochs is not None else cfg.train.epochs
     training = train_watched(inputs, epochs=run_epochs, max_steps=steps, progress=progress)

@@ -24,6 +24,7 @@ from nandoc.core.report import CheckResult, Outcome, Report
 from nandoc.engine.confirm import confirm, confirm_error
 from nandoc.engine.inputs import Inputs
 from nandoc.engine.runner import run_checks
+from nandoc.engine.scope import not_checked
 from nandoc.quiet import keras_call_warnings
 
 TRAINING_NEEDS = frozenset({"steplog", "first_nonfinite"})
@@ -110,7 +111,8 @@ def build_report(d: Diagnosis, command: str, *, extra: dict[str, Any] | None = N
     return Report.build(command, __version__, d.findings, checks=tuple(results),
                         inputs=inputs if inputs is not None else describe_inputs(d.inputs),
                         timings=timings, extra=dict(extra or {}),
-                        first_nonfinite=d.inputs.first_nonfinite, step_error=step_error)
+                        first_nonfinite=d.inputs.first_nonfinite, step_error=step_error,
+                        not_checked=not_checked(d.inputs, command))
 
 
 def describe_inputs(inputs: Inputs) -> dict[str, Any]:
@@ -136,4 +138,8 @@ def describe_inputs(inputs: Inputs) -> dict[str, Any]:
             out["window"] = d.window
         if d.ignored_columns:
             out["ignored_columns"] = list(d.ignored_columns)
+        if d.unused_columns:  # every column of the file is used, or listed here with why
+            out["unused_columns"] = [{"column": c, "why": why} for c, why in d.unused_columns]
+        if d.notes:  # how the file was read: its encoding, compression, number spelling
+            out["data_notes"] = list(d.notes)
     return out

@@ -2,7 +2,9 @@
 
 `plan` decides (which files, the target, the window, the validation split, the custom objects),
 reading the saved model through `nandoc.loading` without importing TensorFlow or running any of
-the user's code; `toml` writes the decisions down, each with the reason it was made.
+the user's code; `pyfiles` parses the folder's .py files (never imports them) to decide which
+may be listed under custom_objects: only those that define a name the model needs and run no
+code when imported; `toml` writes the decisions down, each with the reason it was made.
 """
 
 from nandoc.init.plan import ModelFacts, Plan, guess_target, plan, read_model_facts

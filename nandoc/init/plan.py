@@ -3,9 +3,10 @@ length, the validation split and the custom-objects files, each decision with it
 
 Nothing of the user's is imported or run: the model's architecture is read by the loaders in
 `nandoc.loading.model` from the config.json inside the .keras archive (or the model_config
-attribute of an .h5 file), which is plain JSON; custom-objects files are found by name and
-listed, never imported. The data file is opened by `nandoc.loading.table` for its header, and
-read for its first rows and its row count.
+attribute of an .h5 file), which is plain JSON; custom-objects files are parsed with `ast`, never
+imported, by `nandoc.init.pyfiles`: a file is listed only when it defines a name the model
+needs and does no work when imported, so a training script is never listed. The data file is
+opened by `nandoc.loading.table` for its header, and read for its first rows and its row count.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nandoc.errors import ConfigError, NandocError
+from nandoc.init.pyfiles import PyFile, read_folder
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
-DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".npz")
+DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".npz")  # also compressed: data.csv.gz
 # Column names that say "I am the target", compared case-insensitively, best first.
 TARGET_NAMES = ("label", "labels", "target", "targets", "y", "class", "classes", "outcome",
                 "output", "category")
@@ -59,9 +62,13 @@ class Plan:
     validation_split: float = DEFAULT_VALIDATION_SPLIT
     validation_rule: str = ""
     validation_file: Path | None = None  # a file that looks like a validation set, if any
-    custom_objects: tuple[Path, ...] = ()
+    custom_objects: tuple[Path, ...] = ()  # safe to import, and define a name the model needs
     custom_rule: str = ""
-    unused_python: tuple[Path, ...] = ()
+    custom_missing: tuple[str, ...] = ()  # needed names no listed file defines
+    # (file, the needed names it defines) for files that run code when imported: not listed
+    refused_python: tuple[tuple[PyFile, tuple[str, ...]], ...] = ()
+    unreadable_python: tuple[PyFile, ...] = ()  # left out: they do not parse, or are too big
+    unused_python: tuple[PyFile, ...] = ()  # define nothing the model names
     warnings: tuple[str, ...] = ()
 
 
@@ -76,6 +83,15 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return _newest_first([p for p in folder.iterdir()
                           if p.is_file() and p.suffix.lower() in suffixes
                           and not p.name.startswith(".")])
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """Data files by the loader's own rule: any case, compressed CSVs (`data.csv.gz`) too."""
+    from nandoc.loading.encoding import split_suffix
+
+    return _newest_first([p for p in folder.iterdir()
+                          if p.is_file() and not p.name.startswith(".")
+                          and split_suffix(p)[0] in DATA_SUFFIXES])
 
 
 _VALIDATION_NAME = re.compile(r"(^|[^a-z])(val|valid|validation|dev)([^a-z]|$)", re.I)
@@ -127,24 +143,26 @@ def _columns(path: Path) -> tuple[tuple[str, ...], tuple[str, ...], int | None]:
     import numpy as np
     import polars as pl
 
-    from nandoc.loading.table import open_table
+    from nandoc.loading.tablefile import open_table, read_head
 
     table = open_table(path)
     columns = tuple(table.columns)
     n_rows: int | None = None
     try:
-        if table.kind == "csv":
-            sep = table.separator  # the delimiter the loader sniffed
-            head = pl.read_csv(path, separator=sep, n_rows=SAMPLE_ROWS, infer_schema=False,
-                               encoding="utf8-lossy")
-            numeric = tuple(c for c in columns if head[c].str.strip_chars()
-                            .cast(pl.Float64, strict=False).is_not_null().any())
-            n_rows = int(pl.scan_csv(path, separator=sep, infer_schema=False)
+        if table.kind == "csv":  # read as the loader reads it: its copy, comment lines, names
+            head = read_head(table, SAMPLE_ROWS)
+            numeric = tuple(c for c in columns if table.number_format(c) is not None
+                            or head[c].str.strip_chars().cast(pl.Float64, strict=False)
+                            .is_not_null().any())
+            n_rows = int(pl.scan_csv(table.read_path, separator=table.separator,
+                                     infer_schema=False, skip_lines=table.skip_lines,
+                                     has_header=table.has_header)
                          .select(pl.len()).collect().item())
         elif table.kind == "parquet":
-            schema = pl.scan_parquet(path).collect_schema()
-            numeric = tuple(c for c in columns if schema[c].is_numeric())
-            n_rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+            schema = pl.scan_parquet(table.read_path).collect_schema()
+            raw = dict(zip(columns, schema.names(), strict=False))
+            numeric = tuple(c for c in columns if schema[raw.get(c, c)].is_numeric())
+            n_rows = int(pl.scan_parquet(table.read_path).select(pl.len()).collect().item())
         else:
             numeric = columns
             with np.load(path, allow_pickle=False) as arrays:
@@ -191,19 +209,37 @@ def _validation(n_rows: int | None, window: int | None) -> tuple[float, str]:
     return split, rule
 
 
-def _python_files(folder: Path, names: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
-    """(.py files that define one of `names`, the other .py files), by reading their text."""
-    defining, other = [], []
-    for p in sorted(folder.glob("*.py")):
-        try:
-            text = p.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if any(re.search(rf"^\s*(def|class)\s+{re.escape(n)}\b", text, re.M) for n in names):
-            defining.append(p)
+def _custom_objects(folder: Path, needed: tuple[str, ...]) -> dict[str, Any]:
+    """The custom-objects decision, from READING the .py files (see `nandoc.init.pyfiles`):
+    files that define a needed name and are safe to import are listed; those that define one
+    but run code when imported, and those that could not be parsed, are only named."""
+    files = read_folder(folder)
+    readable = [f for f in files if not f.problem]
+    hits = {f.path: tuple(n for n in needed if n in f.names) for f in readable}
+    listed = [f for f in readable if hits[f.path] and not f.work]
+    refused = [(f, hits[f.path]) for f in readable if hits[f.path] and f.work]
+    found = {n for f in listed for n in hits[f.path]}
+    missing = tuple(n for n in needed if n not in found)
+    rule = ""
+    if needed:
+        named, them = ", ".join(needed), ("it" if len(needed) == 1 else "them")
+        if listed:
+            rule = f"the model refers to custom objects ({named}); these files define {them}"
+        elif refused:
+            rule = (f"the model refers to custom objects ({named}); the only files here that "
+                    f"define {them} run code when imported, so custom_objects is left unset")
+        elif readable:
+            rule = (f"the model refers to custom objects ({named}); no .py file here defines "
+                    f"{them}, so custom_objects is left unset")
+        elif files:
+            rule = (f"the model refers to custom objects ({named}); no .py file here could be "
+                    f"read, so custom_objects is left unset")
         else:
-            other.append(p)
-    return defining, other
+            rule = f"the model refers to custom objects ({named}); no .py file was found here"
+    return {"custom_objects": tuple(f.path for f in listed), "custom_rule": rule,
+            "custom_missing": missing if needed else (), "refused_python": tuple(refused),
+            "unreadable_python": tuple(f for f in files if f.problem),
+            "unused_python": tuple(f for f in readable if not hits[f.path])}
 
 
 def plan(folder: Path) -> Plan:
@@ -212,7 +248,7 @@ def plan(folder: Path) -> Plan:
         raise ConfigError(f"{folder} is not a folder. Run nandoc init in the folder that holds "
                           f"the model and the data, or pass that folder as the argument.")
     models = _files(folder, MODEL_SUFFIXES)
-    data_files = _files(folder, DATA_SUFFIXES)
+    data_files = _data_files(folder)
     if not models and not data_files:
         raise ConfigError(
             f"nandoc init found no model (.keras, .h5) and no data (.csv, .parquet, .npz) in "
@@ -252,24 +288,13 @@ def plan(folder: Path) -> Plan:
             f"has {len(features)} numeric columns besides the target: list the model's "
             f"features in [data] features")
     split, validation_rule = _validation(n_rows, window)
-    custom_objects: list[Path] = []
-    custom_rule = ""
-    defining, other_py = _python_files(folder, facts.custom)
-    if facts.custom:
-        custom_objects = defining or other_py
-        named = ", ".join(facts.custom)
-        custom_rule = (f"the model refers to custom objects ({named}); "
-                       + ("these files define them" if defining else
-                          "no file here defines them by name, so every .py file is listed"))
-        other_py = [p for p in other_py if p not in custom_objects]
     return Plan(folder=folder, model=model, data=data, other_models=tuple(models[1:]),
                 other_data=tuple(p for p in data_files if p not in (data, val_file)),
                 facts=facts, columns=columns, target=target, target_rule=target_rule,
                 features=features, n_rows=n_rows, window=window, window_rule=window_rule,
                 validation_split=split, validation_rule=validation_rule,
-                validation_file=val_file, custom_objects=tuple(custom_objects),
-                custom_rule=custom_rule, unused_python=tuple(other_py),
-                warnings=tuple(warnings))
+                validation_file=val_file, warnings=tuple(warnings),
+                **_custom_objects(folder, facts.custom))
 
 
 def shape_text(shape: tuple[int | None, ...]) -> str:

@@ -47,18 +47,7 @@ def render_toml(p: Plan) -> str:
             out.append(f"# The model has Lambda layers ({', '.join(p.facts.lambda_layers)}): "
                        f"loading them runs code stored in the file, so `nandoc check` refuses "
                        f"unless you pass --unsafe.")
-        if p.custom_objects:
-            out.append(f"# {p.custom_rule}.")
-            out.append("# nandoc check IMPORTS (runs) these files; keep only those you trust.")
-            listed = ", ".join(_q(_rel(f, p.folder)) for f in p.custom_objects)
-            out.append(f"custom_objects = [{listed}]")
-        elif p.facts.custom:
-            out.append(f"# {p.custom_rule}; no .py file was found here: add the file that "
-                       f"defines them.")
-            out.append("# custom_objects = [\"losses.py\"]")
-        for py in p.unused_python:
-            out.append(f"# custom_objects = [{_q(_rel(py, p.folder))}]  # a Python file here; "
-                       f"the model does not name anything in it")
+        out += _custom_objects_lines(p)
     else:
         out.append("# No .keras or .h5 model in this folder: only the data checks will run.")
         out.append("# path = \"model.keras\"")
@@ -102,6 +91,48 @@ def render_toml(p: Plan) -> str:
     return "\n".join(out)
 
 
+def _c(text: str) -> str:
+    """Text safe in a one-line comment: control characters (a newline in a file name) escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return _c(", ".join(names))
+
+
+def _custom_objects_lines(p: Plan) -> list[str]:
+    """[model] custom_objects: the files listed, and why the others are not."""
+    out: list[str] = []
+    if p.custom_objects:
+        out.append(f"# {_c(p.custom_rule)}.")
+        out.append("# nandoc check IMPORTS (runs) these files; keep only those you trust.")
+        listed = ", ".join(_q(_rel(f, p.folder)) for f in p.custom_objects)
+        out.append(f"custom_objects = [{listed}]")
+        if p.custom_missing:
+            out.append(f"# No file listed defines {_names(p.custom_missing)}: add the file "
+                       f"that does.")
+    elif p.facts.custom:
+        out.append(f"# {_c(p.custom_rule)}: list the file that defines "
+                   f"{'it' if len(p.facts.custom) == 1 else 'them'}.")
+        out.append("# custom_objects = [\"losses.py\"]")
+    for f, names in p.refused_python:
+        out.append(f"# {_c(_rel(f.path, p.folder))} defines {_names(names)} but runs code when "
+                   f"imported ({_c(f.work)}); move {_names(names)} into a file of "
+                   f"{'its' if len(names) == 1 else 'their'} own, or put that code under "
+                   f"`if __name__ == \"__main__\":`, then list it in custom_objects.")
+    for f in p.unreadable_python:
+        out.append(f"# {_c(_rel(f.path, p.folder))} is not listed: {_c(f.problem)}.")
+    for f in p.unused_python:
+        if f.work:
+            out.append(f"# {_c(_rel(f.path, p.folder))}: a Python file here; the model does "
+                       f"not name anything in it, and it runs code when imported "
+                       f"({_c(f.work)}).")
+        else:
+            out.append(f"# custom_objects = [{_q(_rel(f.path, p.folder))}]  # a Python file "
+                       f"here; the model does not name anything in it")
+    return out
+
+
 def summary(p: Plan, path: Path) -> str:
     """What init wrote, for the terminal."""
     lines = [f"Wrote {path}"]
@@ -115,11 +146,22 @@ def summary(p: Plan, path: Path) -> str:
     if p.window is not None:
         lines.append(f"  window  {p.window} rows (from {p.window_rule})")
     if p.custom_objects:
-        lines.append(f"  custom objects  {', '.join(f.name for f in p.custom_objects)} "
+        lines.append(f"  custom objects  {_c(', '.join(f.name for f in p.custom_objects))} "
                      f"(nandoc check will import them)")
+    if p.custom_missing:
+        missing = _names(p.custom_missing)
+        lines.append(f"  custom objects  NONE LISTED for {missing}: no .py file here that is "
+                     f"safe to import defines {'it' if len(p.custom_missing) == 1 else 'them'}")
+        for f, names in p.refused_python:
+            lines.append(f"    {_c(f.path.name)} defines {_names(names)} but runs code when "
+                         f"imported ({_c(f.work)})")
     for w in p.warnings:
         lines.append(f"  warning: {w}")
-    lines.append("Check the guesses in the file, then run: nandoc check")
+    if p.custom_missing:
+        lines.append(f"Set [model] custom_objects in the file to the .py file that defines "
+                     f"{missing}, then run: nandoc check")
+    else:
+        lines.append("Check the guesses in the file, then run: nandoc check")
     return "\n".join(lines) + "\n"
 
 

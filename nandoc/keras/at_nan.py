@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from nandoc.core.records import FirstNonfinite, StepLog
@@ -86,10 +88,14 @@ def publish(report: Any, report_path: Any, verbose: bool, stream: TextIO | None)
     out = stream or sys.stderr
     if report_path is not None:
         try:
-            report_path.parent.mkdir(parents=True, exist_ok=True)
+            guard_report_path(report_path)  # again: a file may have appeared there meanwhile
             write_text_atomic(report_path, render(report, Format.JSON))
         except OSError as exc:
             say(out, f"nandoc: could not write {report_path}: {exc.strerror}\n")
+            report_path = None
+        except ValueError as exc:
+            say(out, f"nandoc: the report was not saved: {exc}\n")
+            report_path = None
     if not verbose:
         return
     info = report.first_nonfinite.to_dict() if report.first_nonfinite is not None else {}
@@ -104,6 +110,21 @@ def publish(report: Any, report_path: Any, verbose: bool, stream: TextIO | None)
     say(out, headline(info) + "\n" + body)
     if report_path is not None:
         say(out, f"nandoc: report saved to {report_path}\n")
+
+
+def guard_report_path(path: Path, sources: tuple[Any, ...] = ()) -> None:
+    """NanDoctor's report_path: not one of the `sources` files, in a folder that exists and is
+    writable, and not over a file other than an earlier nandoc report (OutputPathError, a
+    ValueError)."""
+    from nandoc.atomic import OutputPathError, guard_outputs, replaceable_report
+
+    inputs = {f"the file sources[{i}]": Path(s) for i, s in enumerate(sources)
+              if isinstance(s, (str, os.PathLike))}
+    guard_outputs({"report_path": path}, inputs)
+    if not replaceable_report(path):
+        raise OutputPathError(f"report_path {path} is an existing file that is not a nandoc "
+                              f"report, and NanDoctor replaces only its own reports. Choose "
+                              f"another path, or remove that file first.")
 
 
 def say(stream: TextIO, text: str) -> None:

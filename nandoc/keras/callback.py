@@ -68,7 +68,9 @@ class NanDoctor(keras.callbacks.Callback):
     Args:
         on_nan: "stop" (restore the last finite weights and stop training) or "restore"
             (restore them and go on training; stop after `max_restores` restores).
-        report_path: where the JSON report is written (None: not written).
+        report_path: where the JSON report is written (None: not written). Its folder must
+            exist, and a file already there must be an earlier nandoc report: ValueError
+            otherwise, at construction.
         check_every: read the on-device finiteness flags every N steps (one host sync per N
             steps). The first bad step among them is still found exactly.
         snapshot_every: keep a copy of the finite weights every N steps (on the device).
@@ -96,6 +98,8 @@ class NanDoctor(keras.callbacks.Callback):
             raise ValueError("check_every and snapshot_every must be >= 1, max_restores >= 0")
         self.on_nan = on_nan
         self.report_path = Path(report_path) if report_path is not None else None
+        if self.report_path is not None:  # now, not at the NaN hours later: a clear ValueError
+            at_nan.guard_report_path(self.report_path, tuple(sources))
         self.check_every = int(check_every)
         self.snapshot_every = int(snapshot_every)
         self.verbose = verbose

@@ -32,6 +32,7 @@ from nandoc.loading.targets import TargetStats
 
 IMAGE_SAMPLE_BYTES = 256 * 2**20  # decoded pixels kept for the passes (float32)
 MAX_IMAGE_SAMPLES = 4096
+NPZ_BUDGET = 512 * 2**20  # bytes of arrays read from one .npz
 
 
 def npz_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -45,12 +46,12 @@ def npz_arrays(path: Path) -> dict[str, np.ndarray]:
                         f"{first_line(exc)}. Save it with np.savez.") from None
 
 
-def npz_ranks(path: Path) -> dict[str, int]:
-    """Each array's number of dimensions, read from the .npy headers alone (no data read);
-    {} when the archive cannot be read that way (the full read then says what is wrong)."""
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each array's shape and dtype, read from the .npy headers alone (no data read); {} when
+    the archive cannot be read that way (the full read then says what is wrong)."""
     import zipfile
 
-    ranks: dict[str, int] = {}
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             for member in archive.namelist():
@@ -58,10 +59,56 @@ def npz_ranks(path: Path) -> dict[str, int]:
                     major, _ = np.lib.format.read_magic(fh)
                     read = (np.lib.format.read_array_header_1_0 if major == 1 else
                             np.lib.format.read_array_header_2_0)
-                    ranks[member.removesuffix(".npy")] = len(read(fh)[0])
-    except Exception:  # not a zip, a pickled object, a version 3 header: no shortcut
+                    shape, _, dtype = read(fh)
+                    headers[member.removesuffix(".npy")] = (tuple(shape), np.dtype(dtype))
+    except Exception:  # not a zip, a version 3 header: no shortcut
         return {}
-    return ranks
+    return headers
+
+
+def npz_ranks(path: Path) -> dict[str, int]:
+    """Each array's number of dimensions, from the headers alone (see npz_headers)."""
+    return {k: len(shape) for k, (shape, _) in npz_headers(path).items()}
+
+
+def npz_budget() -> int:
+    """How many bytes of arrays nandoc reads from one .npz: npz members are read whole."""
+    from nandoc.loading.archive import physical_memory
+
+    memory = physical_memory()
+    return min(NPZ_BUDGET, memory // 4) if memory else NPZ_BUDGET
+
+
+def check_npz(path: Path, key: str) -> None:
+    """Refuse, from the .npy headers alone, an .npz whose arrays hold Python objects (reading
+    them would unpickle, which runs code) or would take more memory than nandoc reads: a few
+    hundred KB of zeros compress from gigabytes. `key` is the config key that names `path`."""
+    from nandoc.loading.archive import size_text
+
+    headers = npz_headers(path)
+    for name, (shape, dtype) in headers.items():
+        if dtype.hasobject:
+            raise DataError(
+                f"In {path} ({key}), array '{name}' holds Python objects (dtype {dtype}, shape "
+                f"{shape}): reading it would unpickle it, which can run code, so nandoc does "
+                f"not (np.load refuses it too unless allow_pickle=True). Save numbers: "
+                f"np.savez(path, {name}=np.asarray({name}, dtype='float32')).")
+    sizes = {name: int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+             for name, (shape, dtype) in headers.items()}
+    budget = npz_budget()
+    if sum(sizes.values()) <= budget:
+        return
+    name = max(sizes, key=lambda k: sizes[k])
+    shape, dtype = headers[name]
+    also = (f" ({size_text(sum(sizes.values()))} for all {len(sizes)} arrays)"
+            if len(sizes) > 1 else "")
+    raise DataError(
+        f"In {path} ({key}), array '{name}' has shape {shape} and dtype {dtype}: it would take "
+        f"{size_text(sizes[name])} of memory once read{also}, more than the "
+        f"{size_text(budget)} nandoc reads from an .npz (its arrays are read whole; the file "
+        f"may be small because zeros compress well). Save fewer samples (a few thousand are "
+        f"enough to find why the loss turns NaN), or give a [data] source = "
+        f"\"data.py:make_dataset\" function that streams the data as a tf.data.Dataset.")
 
 
 def array_dataset(picked: Arrays, rows: np.ndarray, cfg: Config, path: Path, kind: str, *,

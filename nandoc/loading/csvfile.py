@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nandoc.errors import DataError
+from nandoc.loading.frames import first_line
 
 CANDIDATES = (",", ";", "\t", "|")
 NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes (|)", " ": "spaces"}
@@ -21,6 +22,11 @@ RAGGED_SEARCH_BYTES = 512 << 20  # how far to look for the line the parser refus
 class Layout:
     separator: str
     header_fields: int
+    skip_lines: int = 0  # lines before the header: '#' comments (and blank lines among them)
+    comment_lines: int = 0  # the '#' lines among them
+    # the names written on the last comment line when the first line after the comments is
+    # already data (np.savetxt(..., header=...) writes "# a,b,label"); None: a header line
+    comment_header: tuple[str, ...] | None = None
 
 
 def _fields(line: str, sep: str) -> int:
@@ -30,9 +36,10 @@ def _fields(line: str, sep: str) -> int:
         return 1
 
 
-def _head_lines(path: Path) -> tuple[list[str], bool]:
-    """The first lines (the last one dropped when the head cut it), and whether CR is the only
-    line ending seen."""
+def _head_lines(path: Path) -> tuple[list[str], bool, int, list[str]]:
+    """The first lines after any leading '#' comment lines (the last one dropped when the head
+    cut it), whether CR is the only line ending seen, how many lines the comments (and blank
+    lines among them) take, and the comment lines."""
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
     cr_only = b"\r" in head and b"\n" not in head
@@ -40,12 +47,51 @@ def _head_lines(path: Path) -> tuple[list[str], bool]:
     lines = text.splitlines()
     if len(head) == HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]
-    return [ln for ln in lines if ln.strip()], cr_only
+    skip, comments = 0, []
+    for ln in lines:
+        if ln.lstrip().startswith("#"):
+            comments.append(ln)
+        elif ln.strip():
+            break
+        skip += 1
+    if not comments or skip == len(lines):
+        skip, comments = 0, []
+    return [ln for ln in lines[skip:] if ln.strip()], cr_only, skip, comments
 
 
-def sniff(path: Path) -> Layout:
-    """Pick the delimiter from the header and check that the first rows use it too."""
-    lines, cr_only = _head_lines(path)
+def _numbers_only(line: str, sep: str) -> bool:
+    try:
+        cells = next(csv.reader([line], delimiter=sep))
+    except (csv.Error, StopIteration):
+        return False
+    try:
+        for c in cells:
+            if c.strip():
+                float(c)
+    except ValueError:
+        return False
+    return any(c.strip() for c in cells)
+
+
+def _comment_header(comments: list[str], first: str, sep: str) -> tuple[str, ...] | None:
+    """The names on the last comment line, when the first line after it is data already."""
+    if not comments or not _numbers_only(first, sep):
+        return None
+    names = comments[-1].lstrip().lstrip("#").strip()
+    try:
+        cells = [c.strip() for c in next(csv.reader([names], delimiter=sep))]
+    except (csv.Error, StopIteration):
+        return None
+    if len(cells) == _fields(first, sep) and all(cells) and not _numbers_only(names, sep):
+        return tuple(cells)
+    return None
+
+
+def sniff(path: Path, shown: Path | None = None) -> Layout:
+    """Pick the delimiter from the header and check that the first rows use it too; `shown`
+    is the file named in messages (`path` may be a decompressed or UTF-8 copy of it)."""
+    lines, cr_only, skip, comments = _head_lines(path)
+    path = shown or path
     if cr_only:
         raise DataError(
             f"{path} ends its lines with a lone carriage return (old Mac style), which nandoc "
@@ -56,7 +102,7 @@ def sniff(path: Path) -> Layout:
         raise DataError(f"The data file {path} holds only blank lines: it has no header and "
                         f"no rows.")
     header, rows = lines[0], lines[1:50]
-    if path.suffix.lower() == ".tsv":
+    if ".tsv" in [s.lower() for s in path.suffixes[-2:]]:  # data.TSV, data.tsv.gz
         sep = "\t"
     else:
         counts = {c: _fields(header, c) for c in CANDIDATES}
@@ -81,19 +127,23 @@ def sniff(path: Path) -> Layout:
                     f"nandoc does not read: it reads comma, semicolon, tab or pipe separated "
                     f"files. Save it with commas, e.g. df.to_csv('{path.name}', index=False)."
                 )
-    return Layout(sep, k)
+    header_names = _comment_header(comments, header, sep)
+    return Layout(sep, k, skip, len(comments), header_names)
 
 
-def first_ragged_line(path: Path, sep: str, n_fields: int) -> tuple[int, int] | None:
+def first_ragged_line(path: Path, sep: str, n_fields: int, skip: int = 0,
+                      header: bool = True) -> tuple[int, int] | None:
     """(line number, fields) of the first line with more fields than the header, if found in
-    the first RAGGED_SEARCH_BYTES."""
+    the first RAGGED_SEARCH_BYTES; `skip` lines (comments) come before the header."""
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        for _ in range(skip):
+            text.readline()
         reader = csv.reader(text, delimiter=sep)
         try:
             for row in reader:
-                if len(row) > n_fields and reader.line_num > 1:
-                    return reader.line_num, len(row)
+                if len(row) > n_fields and (reader.line_num > 1 or not header):
+                    return reader.line_num + skip, len(row)
                 if raw.tell() > RAGGED_SEARCH_BYTES:
                     return None
         except csv.Error:
@@ -117,3 +167,20 @@ def trailing_blank_lines(path: Path) -> int:
             break
         k += 1
     return k
+
+
+def csv_error(path: Path, read: Path, kind: str, sep: str, n_columns: int, exc: BaseException,
+              skip: int = 0, header: bool = True) -> str:
+    """The paragraph for a file the parser refused; `read` is the file it read (the user's
+    `path`, or a UTF-8 copy of it), `skip` the comment lines before the header."""
+    shown = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}.get(sep, repr(sep))
+    if "more fields" in str(exc):
+        found = first_ragged_line(read, sep, n_columns, skip, header)
+        where = (f"line {found[0]} has {found[1]} fields" if found else
+                 "a row has more fields")
+        return (f"The data file {path} could not be parsed: {where}, but the header has "
+                f"{n_columns} columns (ragged rows; delimiter {shown}). Fix that row, or quote "
+                f"text cells that contain the delimiter.")
+    return (f"The data file {path} could not be parsed as {kind.upper()} "
+            f"({first_line(exc)}). Check for an unclosed quote, ragged rows, a wrong "
+            f"delimiter or a truncated file.")

@@ -24,7 +24,9 @@ from nandoc.loading import sample as sampling
 from nandoc.loading.model_input import ModelInput, window_length
 from nandoc.loading.structured import named_split, split_at
 from nandoc.loading.table import DataScan, ScanPlan, Table, scan_table
+from nandoc.loading.tablefile import shown_name
 from nandoc.loading.targets import Hits, TargetStats, target_stats
+from nandoc.loading.unused import dropped_phrase, empty_feature, unused_columns
 
 MAX_SAMPLE_GROUP = 1024
 MAX_RUN_HINT = 4096  # a longer window is captured by a second pass once the model confirms it
@@ -74,6 +76,9 @@ class Dataset:
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     row_names: tuple[str, ...] | None = None  # per sample row (from 1): its file (images)
     kind: str = "table"  # table | arrays | images | source
+    # every column of the data file that is not a feature, with why: (column, why)
+    unused_columns: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()  # how the data file was read, when not plainly (encoding...)
 
     @property
     def tabular(self) -> bool:
@@ -164,8 +169,10 @@ def select_columns(scan: DataScan, cfg: Config, source: Path) -> tuple[tuple[str
             _require_numbers(scan, f, "feature", source)
     else:
         rest = [n for n in names if n not in targets]
-        features = tuple(n for n in rest if scan.columns[n].numeric)
-        ignored = [n for n in rest if not scan.columns[n].numeric]
+        # an empty column stays a feature: NaN throughout, a data-nonfinite finding
+        features = tuple(n for n in rest if scan.columns[n].numeric
+                         or empty_feature(scan.columns[n]))
+        ignored = [n for n in rest if n not in features]
         if not features:
             raise DataError(f"{source.name} has no numeric feature column besides the target "
                             f"({_list(targets)}); name the features in [data] features."
@@ -186,19 +193,22 @@ def _require_numbers(scan: DataScan, name: str, role: str, source: Path) -> None
            if role == "target" else
            "encode it as numbers (one-hot or category codes) or leave it out of "
            "[data] features")
-    raise DataError(f"The {role} column '{name}' of {source.name} holds text ({examples}: "
+    raise DataError(f"The {role} column {shown_name(name)} of {source.name} holds text "
+                    f"({examples}: "
                     f"{c.n_text} of {c.n_rows} cells), not numbers, and every Keras loss "
                     f"needs numbers; {how}.")
 
 
 def _list(names) -> str:
     names = list(names)
-    shown = ", ".join(f"'{n}'" for n in names[:20])
+    shown = ", ".join(shown_name(n) for n in names[:20])
     return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
 
 
 def _near(name: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=1)
+    """A suggestion the user can type: never a name with control characters."""
+    typeable = [n for n in names if n.isprintable() and n == n.strip()]
+    close = difflib.get_close_matches(name, typeable, n=1)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
@@ -222,6 +232,15 @@ def check_fit(table: Table, scan: DataScan, cfg: Config, model_input: ModelInput
         raise DataError(f"The data file {table.path} has a header but no data rows. Add the "
                         f"rows, or point [data] path at the file that has them.")
     features, targets, ignored = select_columns(scan, cfg, table.path)
+    if (model_input is not None and model_input.features is not None
+            and model_input.features != len(features)):
+        where = f" (config: {cfg.source})" if cfg.source else ""
+        unused = unused_columns(table, scan.columns, cfg, features, targets)
+        raise DataError(
+            f"The model expects {model_input.features} features per row but the data gives "
+            f"{len(features)}{where}: {_list(features)}.{dropped_phrase(unused)} Set [data] "
+            f"features to the {model_input.features} columns the model was trained on, or "
+            f"check the target column.")
     window = window_length(cfg, model_input, len(features))
     if window is not None:
         n = scan.n_rows
@@ -264,8 +283,12 @@ def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelI
     if cfg.inputs or cfg.outputs:  # several model inputs or outputs: columns grouped by name
         train = named_split(train, features, targets, cfg)
         val = named_split(val, features, targets, cfg) if val is not None else None
+    notes = table.notes + (tuple(f"{val_table.path.name}: {n}" for n in val_table.notes)
+                           if val_table is not None else ())
     return Dataset(features, targets, train, val, window, stride, ignored, sampled, labels,
-                   inputs=cfg.inputs, outputs=cfg.outputs)
+                   inputs=cfg.inputs, outputs=cfg.outputs,
+                   unused_columns=unused_columns(table, scan.columns, cfg, features, targets),
+                   notes=notes)
 
 
 def _require_columns(table: Table, names: tuple[str, ...]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from nandoc.errors import DataError
 
 EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # Keras' ALLOWLIST_FORMATS
 MAX_FILES = 2_000_000
+MAX_IMAGE_BYTES = 256 * 2**20  # one encoded image file
 PROBE_ENTRIES = 100_000  # names is_image_folder looks at before it gives up
 CHANNELS = {1: "grayscale", 3: "rgb", 4: "rgba"}
 _SHOWN = 5  # names listed in a message
@@ -145,6 +147,23 @@ def is_image_folder(path: Path) -> bool:
     return False
 
 
+def _require_image_file(path: Path) -> None:
+    """A regular file of a sane size: a named pipe among the images would block the read."""
+    from nandoc.paths import require_file
+
+    fix = "Remove it from the image folder, or replace it with the image file itself."
+    try:
+        st = os.stat(path)
+    except OSError:  # gone since the listing: the read says so
+        return
+    if not stat.S_ISREG(st.st_mode):
+        require_file(path, "image", DataError, fix=fix)
+    size = st.st_size
+    if size > MAX_IMAGE_BYTES:
+        raise DataError(f"The image {path} is {size / 2**20:,.0f} MiB, more than the "
+                        f"{MAX_IMAGE_BYTES // 2**20} MiB nandoc decodes for one image. {fix}")
+
+
 _TF_NOISE = re.compile(r"\{\{[^}]*\}\}|\[\[[^\]]*\]\]|\[Op:[^\]]*\]( name:.*)?")
 
 
@@ -180,6 +199,7 @@ def read_images(folder: ImageFolder, idx: np.ndarray, size: tuple[int, int],
     with tf.device("/CPU:0"):
         for k, i in enumerate(idx):
             path = folder.files[int(i)]
+            _require_image_file(path)
             try:
                 data = tf.io.read_file(str(path))
                 img = tf.io.decode_image(data, channels=channels, expand_animations=False)

@@ -5,12 +5,21 @@ from __future__ import annotations
 import inspect
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nandoc.errors import ModelLoadError
+from nandoc.loading.archive import (
+    RESAVE,
+    h5_dataset_sizes,
+    keras_archive_config,
+    lower_suffix,
+    parse_model_json,
+    refuse_h5_bombs,
+)
+from nandoc.loading.model_code import StoredCode, foreign_names, stored_code
+from nandoc.paths import require_file
 
 
 @dataclass(frozen=True)
@@ -27,15 +36,13 @@ class LossInfo:
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-RESAVE = "Save it again from the code that built it with model.save('model.keras')."
 
 
 def inspect_model_file(path: Path) -> dict[str, Any]:
     """Check that `path` is a saved Keras model, without importing Keras (fast, and nothing in
     the file runs); returns its architecture config. Every problem is a ModelLoadError."""
-    if not path.exists():
-        raise ModelLoadError(f"The model file {path} does not exist. Check [model] path in "
-                             f"nandoc.toml or the MODEL argument.")
+    require_file(path, "model file", ModelLoadError, folder="",
+                 fix="Check [model] path in nandoc.toml or the MODEL argument.")
     if path.is_dir():
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             raise ModelLoadError(
@@ -60,38 +67,14 @@ def inspect_model_file(path: Path) -> dict[str, Any]:
     if not head:
         raise ModelLoadError(f"The model file {path} is empty (0 bytes). {RESAVE}")
     if suffix == ".keras":
-        return _keras_config(path)
+        return keras_archive_config(path)
     if HDF5_SIGNATURE not in (head[:8], head[512:520]):
         raise ModelLoadError(f"The model file {path} is not an HDF5 file, so not a Keras .h5 "
                              f"model (it may be another format renamed, or corrupt). {RESAVE}")
     return _h5_config(path)
 
 
-def _keras_config(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if "config.json" not in names:
-                shown = ", ".join(names[:5]) or "nothing"
-                raise ModelLoadError(
-                    f"The model file {path} is a zip archive but not a Keras model: it has no "
-                    f"config.json (it holds {shown}). {RESAVE}")
-            config = json.loads(archive.read("config.json").decode("utf-8"))
-    except ModelLoadError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
-        raise ModelLoadError(f"The model file {path} is not a valid .keras archive (it may be "
-                             f"truncated, corrupt, or not a model: {exc}). {RESAVE}") from None
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ModelLoadError(f"The model file {path} holds no Keras model config. {RESAVE}")
-    return config
-
-
 def _h5_config(path: Path) -> dict[str, Any]:
-    import json
-
     try:
         import h5py
     except ImportError:  # Keras will say what is wrong
@@ -99,12 +82,15 @@ def _h5_config(path: Path) -> dict[str, Any]:
     try:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
+            training = f.attrs.get("training_config")
             weights_only = "layer_names" in f.attrs or any(
                 k in f for k in ("layers", "vars", "model_weights"))
+            sizes = h5_dataset_sizes(f)
     except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError...
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"The model file {path} is a damaged HDF5 file ({first}); it may be "
                              f"truncated by an interrupted copy or save. {RESAVE}") from None
+    refuse_h5_bombs(path, sizes)
     if raw is None:
         what = ("holds weights only (model.save_weights), not the model" if weights_only
                 else "is an HDF5 file but holds no Keras model")
@@ -112,10 +98,13 @@ def _h5_config(path: Path) -> dict[str, Any]:
                              f"and compile settings too. {RESAVE}")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-        config = json.loads(text)
     except ValueError:
         raise ModelLoadError(f"The model file {path} has a damaged model config. "
                              f"{RESAVE}") from None
+    config = parse_model_json(text, path, "model config")
+    if isinstance(training, (bytes, str)):  # Keras parses it too when it compiles the model
+        parse_model_json(training.decode("utf-8", "replace") if isinstance(training, bytes)
+                         else training, path, "training config")
     return config if isinstance(config, dict) else {}
 
 
@@ -131,6 +120,8 @@ class SavedModelSummary:
     output_names: tuple[str, ...]
     lambda_layers: tuple[str, ...]  # layers whose code is stored in the file
     custom_names: tuple[str, ...] = ()  # functions and classes Keras does not define
+    stored_code: tuple[StoredCode, ...] = ()  # lambdas stored as code outside Lambda layers
+    foreign: tuple[str, ...] = ()  # `os.system`-like names from Python's own modules
 
 
 def summarise_config(config: dict[str, Any]) -> SavedModelSummary:
@@ -165,8 +156,11 @@ def summarise_config(config: dict[str, Any]) -> SavedModelSummary:
     if shape is None and n_in == 1:
         shape = _shape(inner.get("build_input_shape")) or _shape(
             (config.get("build_config") or {}).get("input_shape"))
+    foreign = foreign_names(config)
     return SavedModelSummary(n_in, n_out, shape, inputs, outputs, tuple(lambdas),
-                             tuple(custom))
+                             tuple(c for c in custom if not any(f.endswith(f".{c}")
+                                                                for f in foreign)),
+                             stored_code(config), foreign)
 
 
 def _custom_name(node: dict[str, Any]) -> str | None:
@@ -216,10 +210,38 @@ def _walk(node: Any):
 
 
 def refuse_unsafe(path: Path, summary: SavedModelSummary, unsafe: bool) -> None:
-    """Refuse a model whose file stores code before it is even handed to Keras."""
+    """Refuse a model whose file stores code, or names Python's own modules, before it is even
+    handed to Keras."""
+    if summary.foreign:
+        name = summary.foreign[0]
+        raise ModelLoadError(
+            f"The model file {path} refers to `{name}`, which is not a Keras object or a "
+            f"custom object: it belongs to Python's own library. A model file that names it "
+            f"may be crafted to run commands on this machine; nandoc does not load it, with or "
+            f"without --unsafe. If you built this model, save it again from the code that "
+            f"built it; otherwise do not load it with Keras either.")
     if summary.lambda_layers and not unsafe:
         names = ", ".join(f"'{n}'" for n in summary.lambda_layers[:5])
         raise ModelLoadError(_unsafe_message(path, f"Lambda layer(s) {names}"))
+    frozen = [c.where for c in summary.stored_code if not c.loadable]
+    if frozen:
+        raise ModelLoadError(
+            f"The model {path} contains a lambda function stored as Python bytecode "
+            f"({', '.join(frozen[:3])}): code in the file, which Keras safe mode refuses to "
+            f"run; Keras 3 writes a lambda used this way but cannot rebuild it, even with "
+            f"--unsafe. Re-save the model with a named function (def) in place of the lambda, "
+            f"and give the file that defines it with --custom-objects.")
+    code = [c.where for c in summary.stored_code]
+    if code and not unsafe:
+        raise ModelLoadError(_unsafe_message(path, f"a lambda function ({', '.join(code[:3])})"))
+    if path.suffix.lower() in (".h5", ".hdf5") and saved_loss_name(
+            saved_compile_config(path, {})) == "<lambda>":
+        raise ModelLoadError(
+            f"The model {path} was compiled with a lambda as its loss; an .h5 file keeps only "
+            f"the name '<lambda>', not its code, so Keras cannot rebuild the loss (with or "
+            f"without --unsafe). Compile the model with a named loss function (def) or a "
+            f"keras.losses class, save it again, and give the file that defines a custom loss "
+            f"with --custom-objects.")
 
 
 def _unsafe_message(path: Path, what: str) -> str:
@@ -227,8 +249,8 @@ def _unsafe_message(path: Path, what: str) -> str:
             f"safe mode refuses to load. Loading it would execute that code, and code in a "
             f"file can do anything on this machine (read or delete files, send data). If you "
             f"trust who made the file, run nandoc again with --unsafe; otherwise re-save the "
-            f"model with a named custom layer in place of the Lambda and give its file with "
-            f"--custom-objects.")
+            f"model with a named custom layer or function in place of the lambda and give its "
+            f"file with --custom-objects.")
 
 
 def load_model(path: Path, custom_objects: dict[str, Any], unsafe: bool) -> Any:
@@ -238,9 +260,9 @@ def load_model(path: Path, custom_objects: dict[str, Any], unsafe: bool) -> Any:
     import keras  # heavy: imported only once a model is really needed
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), lower_suffix(path) as keras_path:
             warnings.simplefilter("ignore")
-            return keras.saving.load_model(path, custom_objects=custom_objects,
+            return keras.saving.load_model(keras_path, custom_objects=custom_objects,
                                            compile=True, safe_mode=not unsafe)
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError, KeyError...
         raise ModelLoadError(_explain_load_error(path, exc, summary, custom_objects)) from None
@@ -263,6 +285,7 @@ def _explain_load_error(path: Path, exc: Exception, summary: SavedModelSummary |
                 f"that defines {'it' if not others else 'them'} to [model] custom_objects in "
                 f"nandoc.toml, or pass --custom-objects FILE.py.")
     first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+    first = re.sub(r"[A-Za-z0-9+/=]{40,}", "...", first)  # never a dump of stored bytecode
     return (f"The model file {path} could not be loaded by Keras ({type(exc).__name__}: "
             f"{first[:300]}). Check that it is a complete model saved with model.save() by "
             f"Keras 3.")

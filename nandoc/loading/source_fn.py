@@ -20,7 +20,6 @@ The stream has bounded memory: every sample feeds the statistics (`ArrayStats`),
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import inspect
 import re
 import sys
@@ -33,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from nandoc.errors import DataError
-from nandoc.loading.custom_objects import _one_line, _user_line
+from nandoc.loading.custom_objects import _one_line, _user_line, run_user_file
 from nandoc.loading.named import ArrayStats
 from nandoc.loading.stats import ColumnScan
+from nandoc.paths import require_file
 
 MAX_SAMPLES = 10_000_000
 UNBATCHED_CHUNK = 256  # unbatched elements are streamed this many at a time
@@ -106,38 +106,25 @@ def _parse(spec: str, base: Path) -> tuple[Path, str]:
         raise DataError(
             f'[data] source = "{spec}" names {path}, which is not a .py file. Name the Python '
             f"file that defines the data function, e.g. {EXAMPLE}.")
-    if not path.is_file():
-        raise DataError(
-            f'The data source file {path} (from [data] source = "{spec}") does not exist. Fix '
-            f"the path in nandoc.toml; a relative path is read from the folder of nandoc.toml "
-            f"({Path(base).resolve()}).")
+    fix = (f'It comes from [data] source = "{spec}": fix the path in nandoc.toml; a relative '
+           f"path is read from the folder of nandoc.toml ({Path(base).resolve()}).")
+    require_file(path, "data source file", DataError, fix=fix)
     return path, fn_name.strip()
+
+
+def source_file(spec: str, base: Path) -> Path:
+    """The Python file `[data] source` names, checked to be a regular file (nothing runs)."""
+    return _parse(spec, base)[0]
 
 
 def _function(spec: str, path: Path, fn_name: str) -> Any:
     name = f"nandoc_data_{abs(hash(str(path)))}"
-    loader_spec = importlib.util.spec_from_file_location(name, path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise DataError(f"The data source file {path} could not be imported as Python code.")
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[name] = module  # a generator in the file may look up its globals later
-    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ written
-    try:
-        loader_spec.loader.exec_module(module)
-    except SystemExit as exc:
-        sys.modules.pop(name, None)
-        raise DataError(
-            f"Importing the data source file {path} called sys.exit({exc.code!r}): the file "
-            f"runs a script when imported. Put the script part under "
-            f"`if __name__ == '__main__':`.") from None
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise DataError(
-            f"Importing the data source file {path} failed at line {_user_line(exc, path)}: "
-            f"{type(exc).__name__}: {_one_line(exc)}.{_hint(exc)} Fix the file so that it "
-            f"imports without error (python {path.name} runs the same code).") from None
-    finally:
-        sys.dont_write_bytecode = saved
+    module = run_user_file(
+        path, name, DataError, "the data source file",
+        not_python=f"The data source file {path} could not be imported as Python code.",
+        script_fix="", hint=_hint,
+        fix=f"Fix the file so that it imports without error (python {path.name} runs the same "
+            f"code).")
     fn = getattr(module, fn_name, None)
     if fn is None:
         names = sorted(k for k, v in vars(module).items()

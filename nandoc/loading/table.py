@@ -1,4 +1,4 @@
-"""Open a data file (CSV, parquet, npz) and scan it in one streaming pass.
+"""Scan a data file (CSV, parquet, npz; opened by `tablefile.py`) in one streaming pass.
 
 The pass reads the file in batches (polars' streaming CSV reader, so memory stays bounded
 whatever the file size) and computes, per column, what the data checks need: counts of
@@ -23,58 +23,27 @@ from threading import Event
 
 import numpy as np
 import polars as pl
-from polars.exceptions import PanicException
 
 from nandoc.errors import DataError
-from nandoc.loading.csvfile import first_ragged_line, sniff, trailing_blank_lines
-from nandoc.loading.frames import array_frame, first_line, npz_frame
+from nandoc.loading.csvfile import csv_error, trailing_blank_lines
+from nandoc.loading.frames import array_frame
+from nandoc.loading.numbers import NumberFormat
 from nandoc.loading.sample import KEEP_ALL_BYTES, KEEP_ALL_ROWS, RowCapture, RowSample, SamplePlan
 from nandoc.loading.stats import FIRST_ROWS, FLOAT32_MAX, ColumnScan, ColumnStats
+from nandoc.loading.tablefile import NA_TOKENS, SUFFIXES, Table, numeric_dtype, open_table
+from nandoc.loading.tablefile import POLARS_ERRORS as _POLARS_ERRORS
 from nandoc.loading.targets import TargetAccumulator, TargetStats
 
 __all__ = ["ROW", "ColumnScan", "DataScan", "FIRST_ROWS", "FLOAT32_MAX", "NA_TOKENS",
-           "ScanPlan", "ScanStopped", "ScannedFile", "Table", "open_table", "scan_table"]
+           "SUFFIXES", "ScanPlan", "ScanStopped", "ScannedFile", "Table", "open_table",
+           "scan_table"]
 
 # An optional column of a table's frame giving each row's number (in-memory arrays whose
 # samples span several rows); files number their rows from 1 in order.
 ROW = "__nandoc_row__"
 
-# Cells read as missing rather than as unparsable text (compared lower-cased, stripped).
-NA_TOKENS = ["", "na", "n/a", "null", "none", "nil", "#n/a", "?"]
-SNIFF_ROWS = 1000
 BATCH_ROWS = 65536
 MAX_RETRIES = 3  # columns switched to text one by one before every column is read as text
-
-SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
-            ".npz": "npz"}
-_POLARS_ERRORS = (Exception, PanicException)  # a pyo3 panic is a BaseException
-
-
-@dataclass(frozen=True)
-class Table:
-    path: Path
-    kind: str  # csv | parquet | npz | arrays
-    frame: pl.LazyFrame | None  # in-memory data (npz, arrays); None: read from `path`
-    columns: tuple[str, ...]
-    string_columns: frozenset[str]  # read as text and parsed by nandoc (not all numbers)
-    header_lines: int  # lines before the first data row (1 for a CSV header)
-    separator: str = ","
-    size_bytes: int = 0
-    # NA spellings seen in the first rows, read as missing by the CSV reader itself (each
-    # spelling it checks costs time on every cell, so only these; another spelling later in
-    # a numeric column sends that column down the text path, where every NA token is known)
-    null_values: tuple[str, ...] = ()
-
-    @property
-    def file(self) -> str | None:
-        """The file name findings locate rows in; None for in-memory arrays."""
-        return None if self.kind == "arrays" else self.path.name
-
-    def lines_of(self, rows: list[int]) -> tuple[int, ...] | None:
-        """Editor line numbers for data rows, for text files."""
-        if self.kind != "csv":
-            return None
-        return tuple(r + self.header_lines for r in rows)
 
 
 @dataclass(frozen=True)
@@ -109,72 +78,6 @@ class ScanPlan:
     keep_all_bytes: int = KEEP_ALL_BYTES
 
 
-def _check_path(path: Path) -> str:
-    if not path.exists():
-        raise DataError(f"The data file {path} does not exist. Check [data] path in nandoc.toml "
-                        f"or the DATA argument.")
-    if path.is_dir():
-        raise DataError(f"The data path {path} is a folder; point it at a .csv, .parquet or "
-                        f".npz file, or at an image folder (one subfolder per class, the images "
-                        f"inside).")
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"nandoc cannot read {path.name}: data files must end in .csv, .tsv, "
-                        f".parquet or .npz.")
-    try:
-        with path.open("rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        raise DataError(f"The data file {path} could not be read ({exc.strerror or exc}). "
-                        f"Check its permissions.") from None
-    return kind
-
-
-def open_table(path: Path) -> Table:
-    """Open `path`; raises DataError with a clear paragraph on anything unreadable."""
-    kind = _check_path(path)
-    size = path.stat().st_size
-    layout = None
-    try:
-        if kind == "csv":
-            if size == 0:
-                raise DataError(f"The data file {path} is empty: it has no header and no rows. "
-                                f"Write the column names on the first line, then one row per "
-                                f"line.")
-            layout = sniff(path)
-            head = pl.read_csv(path, separator=layout.separator, infer_schema=False,
-                               n_rows=SNIFF_ROWS, encoding="utf8-lossy")
-            columns = tuple(head.columns)
-            text = frozenset(c for c, s in zip(columns, head.get_columns(), strict=True)
-                             if not _all_numbers(s))
-            return Table(path, kind, None, columns, text, 1, layout.separator, size,
-                         _na_spellings(head))
-        if kind == "parquet":
-            schema = pl.scan_parquet(path).collect_schema()
-            columns = tuple(schema.names())
-            text = frozenset(n for n, t in schema.items() if not _numeric_dtype(t))
-            frame = None
-        else:
-            memory = npz_frame(path)
-            columns = tuple(memory.columns)
-            text = frozenset()
-            frame = memory.lazy()
-    except DataError:
-        raise
-    except _POLARS_ERRORS as exc:  # polars/arrow raise many types for a malformed file
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        if layout is not None:
-            raise DataError(_csv_error(path, kind, layout.separator, layout.header_fields,
-                                       exc)) from None
-        raise DataError(f"The data file {path} could not be read as {kind.upper()}: "
-                        f"{first_line(exc)}. Check that the file is complete and in that "
-                        f"format.") from None
-    if not columns:
-        raise DataError(f"The data file {path} has no columns.")
-    return Table(path, kind, frame, columns, text, 0, ",", size)
-
-
 def array_table(columns: dict[str, np.ndarray], rows: np.ndarray, name: str) -> Table:
     """In-memory arrays as a table (one 1-D array per column), scanned like a file: `rows`
     numbers each row (several rows may share a number: the timesteps of one window); `name`
@@ -182,25 +85,6 @@ def array_table(columns: dict[str, np.ndarray], rows: np.ndarray, name: str) -> 
     frame = array_frame(columns, rows, ROW)
     return Table(Path(name), "arrays", frame.lazy(), tuple(columns), frozenset(), 0, ",",
                  int(frame.estimated_size()))
-
-
-def _numeric_dtype(dtype: pl.DataType) -> bool:
-    return dtype.is_numeric() or dtype == pl.Boolean
-
-
-def _all_numbers(s: pl.Series) -> bool:
-    text = s.str.strip_chars()
-    na = text.is_null() | text.str.to_lowercase().is_in(NA_TOKENS)
-    return bool((na | text.cast(pl.Float64, strict=False).is_not_null()).all())
-
-
-def _na_spellings(head: pl.DataFrame) -> tuple[str, ...]:
-    seen: set[str] = set()
-    for s in head.get_columns():
-        cells = s.drop_nulls()
-        hits = cells.filter(cells.str.strip_chars().str.to_lowercase().is_in(NA_TOKENS))
-        seen.update(str(v) for v in hits.unique().to_list() if str(v))
-    return tuple(sorted(seen))
 
 
 # --- the streaming pass ------------------------------------------------------------------------
@@ -218,25 +102,38 @@ def _frames(table: Table, text: frozenset[str]) -> Iterator[pl.DataFrame]:
     if table.frame is not None:
         yield from table.frame.collect().iter_slices(BATCH_ROWS)
     elif table.kind == "csv":
-        numbers = {c: pl.Float64 for c in table.columns if c not in text}
-        frame = pl.scan_csv(table.path, separator=table.separator, infer_schema=False,
-                            schema_overrides=numbers, encoding="utf8-lossy",
-                            null_values=list(table.null_values) or None)
+        raw = table.reader_columns
+        if table.has_header:
+            numbers = {r: pl.Float64 for r, c in zip(raw, table.columns, strict=True)
+                       if c not in text}
+            frame = pl.scan_csv(table.read_path, separator=table.separator, infer_schema=False,
+                                schema_overrides=numbers, encoding="utf8-lossy",
+                                null_values=list(table.null_values) or None,
+                                skip_lines=table.skip_lines)
+        else:  # the names came from a comment line
+            schema = {c: pl.String if c in text else pl.Float64 for c in table.columns}
+            frame = pl.scan_csv(table.read_path, separator=table.separator, has_header=False,
+                                schema=schema, encoding="utf8-lossy",
+                                null_values=list(table.null_values) or None,
+                                skip_lines=table.skip_lines)
         yield from frame.collect_batches()
     else:
-        yield from pl.scan_parquet(table.path).collect_batches()
+        yield from pl.scan_parquet(table.read_path).collect_batches()
 
 
-def _parse(s: pl.Series) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _parse(s: pl.Series, fmt: NumberFormat | None = None
+           ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(values as float64 with NaN where missing or text, missing mask, text mask); a mask is
-    None when no cell of the batch is missing (or text)."""
-    if _numeric_dtype(s.dtype):
+    None when no cell of the batch is missing (or text). `fmt`: how the column spells its
+    numbers when not plainly (decimal commas, thousands separators)."""
+    if numeric_dtype(s.dtype):
         values = s.cast(pl.Float64).to_numpy()  # a view when there is no null
         return values, (s.is_null().to_numpy() if s.null_count() else None), None
     if s.dtype == pl.String:
         text = s.str.strip_chars()
         na = text.is_null() | text.str.to_lowercase().is_in(NA_TOKENS)
-        parsed = text.cast(pl.Float64, strict=False)
+        parsed = (fmt.normalise(text) if fmt is not None else text).cast(pl.Float64,
+                                                                         strict=False)
         unparsed = parsed.is_null() & ~na
         return (parsed.to_numpy().astype(np.float64, copy=False),
                 na.to_numpy() if na.any() else None,
@@ -300,6 +197,7 @@ def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event |
     stats = ColumnStats(columns)
     targets = {j: TargetAccumulator(c) for j, c in enumerate(columns) if c in plan.targets}
     capture = RowCapture(_plan_sample(table, plan), len(columns))
+    formats = [table.number_format(c) for c in columns]
     first_row, trailing, numbered = 1, 0, False
     for df in _reading(table, text):
         if stop is not None and stop.is_set():
@@ -316,7 +214,7 @@ def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event |
         missing: list[np.ndarray | None] = []
         unparsed: list[np.ndarray | None] = []
         for j in range(len(columns)):
-            v, m, t = _parse(df.to_series(j))
+            v, m, t = _parse(df.to_series(j), formats[j])
             values.append(v)
             missing.append(m)
             unparsed.append(t)
@@ -331,7 +229,7 @@ def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event |
             capture.add(values)
         trailing = _trailing_blank(missing, trailing, n)
         first_row += n
-    drop = min(trailing, trailing_blank_lines(table.path)) if table.kind == "csv" else 0
+    drop = min(trailing, trailing_blank_lines(table.read_path)) if table.kind == "csv" else 0
     stats.drop_trailing(drop)
     return DataScan(path=table.path, n_rows=first_row - 1 - drop, columns=stats.result(),
                     targets={acc.name: acc.result() for acc in targets.values()},
@@ -339,21 +237,8 @@ def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event |
 
 
 def _parse_error(table: Table, exc: BaseException) -> str:
-    return _csv_error(table.path, table.kind, table.separator, len(table.columns), exc)
-
-
-def _csv_error(path: Path, kind: str, sep: str, n_columns: int, exc: BaseException) -> str:
-    shown = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}.get(sep, repr(sep))
-    if "more fields" in str(exc):
-        found = first_ragged_line(path, sep, n_columns)
-        where = (f"line {found[0]} has {found[1]} fields" if found else
-                 "a row has more fields")
-        return (f"The data file {path} could not be parsed: {where}, but the header has "
-                f"{n_columns} columns (ragged rows; delimiter {shown}). Fix that row, or quote "
-                f"text cells that contain the delimiter.")
-    return (f"The data file {path} could not be parsed as {kind.upper()} "
-            f"({first_line(exc)}). Check for an unclosed quote, ragged rows, a wrong "
-            f"delimiter or a truncated file.")
+    return csv_error(table.path, table.read_path, table.kind, table.separator,
+                     len(table.columns), exc, table.skip_lines, table.has_header)
 
 
 def scan_table(table: Table, plan: ScanPlan | None = None, stop: Event | None = None

@@ -77,5 +77,9 @@ def render(report: Report, *, base_dir: PurePath | None = None) -> str:
     for c in report.failed_checks():
         lines.append(command("warning", f"The check could not run: {c.message}",
                              title=f"nandoc check {c.check} could not run"))
+    for item in report.not_checked:  # a clean run does not cover these: say so on the run
+        what, _, why = item.partition(": ")
+        lines.append(command("notice", f"nandoc did not check {what}: {why}",
+                             title=f"nandoc: {what} not checked"))
     lines.append(f"nandoc {report.command}: {verdict(report)[1]}")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,8 @@ def to_dict(report: Report) -> dict[str, Any]:
     missed = report.not_examined()
     if missed:
         out["not_examined"] = missed
+    if report.not_checked:
+        out["not_checked"] = list(report.not_checked)
     out["checks"] = [c.to_dict() for c in report.checks]
     out["inputs"] = report.inputs
     out["timings"] = report.timings

@@ -101,6 +101,8 @@ def render(report: Report, *, fail_on: FailOn = FailOn.ERROR) -> str:
                         *inputs):
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         _sub(props, "property", name=name, value=shown)
+    for i, item in enumerate(report.not_checked, start=1):  # the scope a clean run does not cover
+        _sub(props, "property", name=f"nandoc.not_checked.{i}", value=item)
     suite.extend(case for case, _ in cases)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") \

@@ -28,7 +28,11 @@ def verdict(report: Report) -> tuple[str, str]:
                 else "")
         return "bold red", (f"✘ Incomplete: not everything could be examined ({shown}); "
                             f"{lead}no verdict on the rest.")
+    limits = report.scope_limits()
     if not report.findings:
+        if limits:
+            return "bold green", (f"✔ No NaN risk found in what was checked; not checked: "
+                                  f"{', '.join(limits)}.")
         return "bold green", "✔ No NaN risk found."
     head = report.findings[0]
     counts = ", ".join(p for p in (
@@ -37,7 +41,8 @@ def verdict(report: Report) -> tuple[str, str]:
         f"{infos} note{'s' if infos != 1 else ''}" if infos else "") if p)
     if errors:
         return "bold red", f"✘ {counts}. Most likely root cause: {head.cause} — {head.title}"
-    return "bold yellow", f"⚠ {counts}. Top suspect: {head.cause} — {head.title}"
+    scope = f" (Not checked: {', '.join(limits)}.)" if limits else ""
+    return "bold yellow", f"⚠ {counts}. Top suspect: {head.cause} — {head.title}{scope}"
 
 
 def _finding(console: Console, rank: int, f: Finding) -> None:
@@ -119,6 +124,16 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
                          + (f", {val} validation" if val is not None else ""))
         if parts:
             console.print(Text("  " + " · ".join(parts), style="dim"))
+    rows = [("not checked", "bold yellow", item) for item in report.not_checked]
+    rows += [("not used", "yellow", u["why"]) for u in inputs.get("unused_columns", ())]
+    rows += [("read", "dim", note) for note in inputs.get("data_notes", ())]
+    if rows:  # what a clean verdict does not cover, columns left out, how the file was read
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, style, item in rows:
+            grid.add_row(Text(label, style=style), Text(item))
+        console.print(grid)
     console.print()
     _training_block(console, report)
     for rank, finding in enumerate(report.findings, start=1):
@@ -133,4 +148,5 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
     if total is not None:
         tail += f" · {total:.1f}s"
     console.print(Text(tail, style="dim"))
-    return buf.getvalue()
+    # rich pads table cells to the column width: no line of the report ends in spaces.
+    return "".join(line.rstrip(" ") + "\n" for line in buf.getvalue().splitlines())

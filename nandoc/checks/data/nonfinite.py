@@ -28,6 +28,9 @@ def _kinds(c: ColumnScan) -> str:
 
 
 def _fix(c: ColumnScan, role: str) -> str:
+    if c.n_rows and c.n_missing == c.n_rows and role == "feature":
+        return (f"Column '{c.name}' has no values at all: fill it at the source, or leave it "
+                f"out of the features by listing the others in [data] features.")
     if c.n_text and not (c.n_missing or c.n_nan or c.n_posinf or c.n_neginf):
         return (f"Clean the text cells in '{c.name}' at the source, or parse with "
                 f"pd.to_numeric(df['{c.name}'], errors='coerce') and drop or impute the rows.")
@@ -84,12 +87,16 @@ def nonfinite(scan: list[ScannedFile], data: Dataset):
                 continue
             rows = list(c.bad_rows)
             share = c.n_bad / max(c.n_rows, 1)
+            empty = c.n_rows > 0 and c.n_missing == c.n_rows
+            title = (f"{role.capitalize()} column '{name}' of {scanned.table.path.name} is "
+                     f"empty in every row" if empty else
+                     f"{plural(c.n_bad, 'non-finite cell')} in {role} column '{name}' of "
+                     f"{scanned.table.path.name}")
             yield Finding(
                 cause="data-nonfinite",
                 severity=Severity.ERROR,
                 confidence=0.97,
-                title=f"{plural(c.n_bad, 'non-finite cell')} in {role} column '{name}' of "
-                      f"{scanned.table.path.name}",
+                title=title,
                 evidence=(f"{_kinds(c)} in {c.n_bad} of {c.n_rows} rows ({share:.1%}); first at "
                           f"{rows_phrase(rows, c.n_bad)}. Each becomes NaN in the input batch; "
                           f"NaN spreads through every layer it touches, then into the loss "
