@@ -127,8 +127,9 @@ def check_writable(option: str, path: Path) -> None:
 
 
 def replaceable_report(path: Path) -> bool:
-    """Whether what is at `path` may be replaced by a JSON report: nothing, an empty file, or a
-    JSON report nandoc wrote before (it has the "nandoc" and "schema_version" keys)."""
+    """Whether what is at `path` may be replaced by a report: nothing, an empty file, or a
+    report nandoc wrote before (JSON with the "nandoc" and "schema_version" keys, or an HTML
+    page whose generator is nandoc)."""
     import json
 
     path = Path(path)
@@ -141,6 +142,9 @@ def replaceable_report(path: Path) -> bool:
             return True
         if path.stat().st_size > 256 * 2**20:
             return False
+        if path.suffix.lower() in (".html", ".htm"):
+            with path.open(encoding="utf-8", errors="replace") as fh:
+                return '<meta name="generator" content="nandoc' in fh.read(4096)
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False

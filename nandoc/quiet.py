@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,23 @@ from collections.abc import Iterator
 
 class Captured:
     text: str = ""
+
+
+_ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")  # I0000 00:00:1796.0  3532 port.cc...
+
+
+def distinct_lines(text: str) -> str:
+    """The log with each message once: TensorFlow's shared libraries each print the same
+    start-up lines (oneDNN, CUDA probing, the absl warning), differing only in the timestamp."""
+    seen: set[str] = set()
+    out = []
+    for line in text.splitlines():
+        key = _ABSL_PREFIX.sub("", line)
+        if key.strip() and key in seen:
+            continue
+        seen.add(key)
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 @contextlib.contextmanager
@@ -41,7 +59,7 @@ def native_stderr_captured(enabled: bool = True) -> Iterator[Captured]:
             os.dup2(saved, fd)
             os.close(saved)
             sink.seek(0)
-            captured.text = sink.read().decode("utf-8", errors="replace")
+            captured.text = distinct_lines(sink.read().decode("utf-8", errors="replace"))
 
 
 @contextlib.contextmanager

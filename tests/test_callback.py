@@ -58,7 +58,11 @@ def test_a_nan_row_is_caught_in_an_ordinary_fit_and_explained(tmp_path):
     info = doctor.first_nonfinite
     assert info["epoch"] == 1 and 1 <= info["step"] <= 16 and info["where"] == "data"
     assert info["weights_restored"] is True
+    batch = doctor.report.extra["failing_batch"]  # in the JSON report too, for the plots
+    assert (batch["epoch"], batch["step"]) == (info["epoch"], info["step"])
+    assert batch["rows"] == [101] and len(batch["layers"]) == len(model.layers)
     saved = json.loads((tmp_path / "nandoc-report.json").read_text())
+    assert saved["failing_batch"] == batch
     assert saved["command"] == "callback" and saved["findings"][0]["cause"] == "data-nonfinite"
     assert saved["first_nonfinite"]["epoch"] == 1
     printed = out.getvalue()

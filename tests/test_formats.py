@@ -295,3 +295,29 @@ def test_text_lists_the_columns_left_out_and_how_the_file_was_read():
     assert re.search(r"^not used\s+column 'city' holds text \('Köln'\)$", text, re.M)
     assert re.search(r"^read\s+encoded in UTF-16 LE$", text, re.M)
     assert "not used" not in render(REPORT, Format.TEXT)
+
+
+def test_text_width_follows_the_terminal_and_is_100_when_piped():
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    code = ("import sys; from nandoc.cli.output import text_width; "
+            "print(text_width(None), text_width(__import__('pathlib').Path('r.txt')), "
+            "file=sys.stderr)")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 132, 0, 0))
+    try:
+        tty = subprocess.run([sys.executable, "-c", code], stdout=follower,
+                             stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    piped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=60)
+    assert tty.stderr.split() == ["132", "100"]  # -o writes a file: 100 whatever the terminal
+    assert piped.stderr.split() == ["100", "100"]

@@ -261,3 +261,56 @@ def test_nandoctor_does_not_write_over_a_file_that_appeared_after_construction(t
     assert doctor.report is not None  # the NaN was seen and diagnosed
     assert path.read_text() == "written by someone else meanwhile"
     assert "the report was not saved" in doctor.stream.getvalue()
+
+
+def test_nandoctor_writes_an_html_report_and_may_replace_its_own(tmp_path):
+    """report_path="….html": the page, not JSON; a page nandoc wrote before may be replaced, a
+    page someone else wrote may not."""
+    import io
+
+    import keras
+    import numpy as np
+
+    from nandoc.keras import NanDoctor
+
+    path = tmp_path / "nan.html"
+    x = np.ones((16, 3), dtype="float32")
+    x[5, 1] = np.nan
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    for _ in range(2):  # the second run replaces the first run's page
+        doctor = NanDoctor(report_path=path, stream=io.StringIO())
+        model.fit(x, np.zeros((16, 1)), batch_size=8, epochs=1, verbose=0, callbacks=[doctor])
+        page = path.read_text(encoding="utf-8")
+        assert page.lstrip().lower().startswith("<!doctype html")
+        assert 'id="finding-1"' in page and 'data-cause="data-nonfinite"' in page
+    other = tmp_path / "index.html"
+    other.write_text("<!doctype html><title>my notes</title>")
+    with pytest.raises(ValueError, match="index.html"):
+        NanDoctor(report_path=other)
+
+
+def test_a_side_output_that_fails_late_never_loses_the_report(tmp_path, capsys):
+    """A plot or TensorBoard folder that becomes unwritable during a long replay: the report
+    is still written (stdout here), the failure is said after it, and the exit code is 2."""
+    import typer
+
+    from nandoc.cli.output import finish, write_plot
+    from nandoc.core.finding import FailOn
+    from nandoc.core.report import Report
+    from nandoc.render import NORMAL, Format
+
+    report = Report.build("replay", "0", [], extra={"tensorboard_error": "Could not write the "
+                                                    "TensorBoard events to tb (disk full)."})
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    plot = gone / "p.svg"
+    gone.rmdir()  # the folder was checked before the run, and removed during it
+    message = write_plot(report, plot)
+    assert message is not None and "Could not write the plot to" in message
+    with pytest.raises(typer.Exit) as exited:
+        finish(report, Format.JSON, None, FailOn.ERROR, NORMAL, "", (message,))
+    out, err = capsys.readouterr()
+    assert exited.value.exit_code == 2
+    assert '"command": "replay"' in out  # the report came first, whole
+    assert err.count("nandoc: error: ") == 2 and "disk full" in err and "--plot" in err

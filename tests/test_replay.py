@@ -76,6 +76,17 @@ def test_a_nan_cell_stops_at_its_batch_with_the_row_and_a_verified_drop(tmp_path
     [f] = [f for f in report.findings if f.cause == "data-nonfinite"]
     assert f.location.column == "b" and (f.location.epoch, f.location.step) == (1, 3)
     assert f.verified_fix is not None and f.verified_fix.nan_free
+    # The failing batch, layer by layer in model order, from the pass that localised it.
+    batch = report.extra["failing_batch"]
+    assert (batch["epoch"], batch["step"]) == (1, 3) and 70 in batch["rows"]
+    per_layer = report.extra["replay"]["series"]["layer_grad_norm"]
+    assert [e["layer"] for e in batch["layers"]] == per_layer["layers"]
+    assert len(per_layer["layers"]) == 2
+    assert batch["layers"][0]["finite_fraction"] == pytest.approx(31 / 32)  # row 70's output
+    assert all(e["max_abs"] is not None and e["max_abs"] > 0 for e in batch["layers"])
+    # Per-layer gradient norms per sampled step; the NaN input's kernel gradient as null.
+    assert len(per_layer["values"]) == len(report.extra["replay"]["series"]["step"]) == 3
+    assert per_layer["values"][-1][0] is None and all(v > 0 for v in per_layer["values"][0])
 
 
 def test_the_state_after_a_failure_is_the_last_finite_state(tmp_path, regression_model):

@@ -33,6 +33,7 @@ from nandoc.cli.options import (
     SEED_OPT,
     STEPS_OPT,
     TARGET_OPT,
+    TENSORBOARD_OPT,
     UNSAFE_OPT,
     VERBOSE_OPT,
     VERIFY_FIXES_OPT,
@@ -124,6 +125,7 @@ def replay(
     steps: int | None = STEPS_OPT,
     verify_fixes: bool = VERIFY_FIXES_OPT,
     plot: Path | None = PLOT_OPT,
+    tensorboard: Path | None = TENSORBOARD_OPT,
     fmt: Format = FORMAT_OPT,
     output: Path | None = OUTPUT_OPT,
     fail_on: FailOn = FAIL_ON_OPT,
@@ -140,7 +142,7 @@ def replay(
     with running() as code_files:
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
-        prepare(cfg, code_files, output=output, plot=plot)
+        prepare(cfg, code_files, output=output, plot=plot, folders={"tensorboard": tensorboard})
         from nandoc.drivers.replay import replay as run_replay
         from nandoc.quiet import native_stderr_captured
         from nandoc.render.progress import replay_progress
@@ -150,10 +152,11 @@ def replay(
                 native_stderr_captured() as captured, terminal(), \
                 replay_progress(live, epochs or cfg.train.epochs) as bar:
             report = run_replay(cfg, epochs=epochs, steps=steps, verify_fixes=verify_fixes,
-                                progress=bar.update if bar is not None else None)
-    if plot is not None:
-        write_plot(report, plot)
-    finish(report, fmt, output, fail_on, level, captured.text)
+                                progress=bar.update if bar is not None else None,
+                                tensorboard=tensorboard)
+    plot_error = write_plot(report, plot) if plot is not None else None
+    finish(report, fmt, output, fail_on, level, captured.text,
+           (plot_error,) if plot_error else ())
 
 
 @app.command(epilog=examples(

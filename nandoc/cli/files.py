@@ -54,8 +54,15 @@ def guard_outputs(cfg: Config, **outputs: Path | None) -> None:
     guard({f"--{name}": path for name, path in outputs.items()}, input_files(cfg))
 
 
-def prepare(cfg: Config, roles: dict[Path, str], **outputs: Path | None) -> None:
-    """Once the config is read: refuse bad outputs, and tell `roles` (from
-    `output.running`) which files hold the user's code."""
+def prepare(cfg: Config, roles: dict[Path, str], folders: dict[str, Path | None] | None = None,
+            **outputs: Path | None) -> None:
+    """Once the config is read: refuse bad outputs (`folders`: output folders such as
+    --tensorboard, created if missing), and tell `roles` (from `output.running`) which files
+    hold the user's code."""
     guard_outputs(cfg, **outputs)
+    for name, folder in (folders or {}).items():
+        if folder is not None:
+            from nandoc.watch.tensorboard import check_folder
+
+            check_folder(f"--{name}", folder, input_files(cfg))
     roles.update(code_files(cfg))

@@ -65,7 +65,8 @@ CUSTOM_OBJECTS_OPT = typer.Option(
          "named it; repeat for several files.")
 FORMAT_OPT = typer.Option(Format.TEXT, "--format", "-f",
                           help="Report format: text, json, junit (JUnit XML for CI test "
-                               "reporters) or github (workflow annotations).")
+                               "reporters), github (workflow annotations) or html (one "
+                               "self-contained page).")
 OUTPUT_OPT = typer.Option(None, "--output", "-o",
                           help="Write the report to this file (any format). Its folder must "
                                "exist; an input file (model, data, config, .py) is refused.")
@@ -91,8 +92,15 @@ BURST_OPT = typer.Option(50, "--steps", min=0,
                               "to catch early NaNs, divergence and explosions; 0 skips it.")
 VERIFY_FIXES_OPT = typer.Option(True, "--verify-fixes/--no-verify-fixes",
                                 help="Re-run the failing steps with each candidate fix.")
-PLOT_OPT = typer.Option(None, "--plot", help="Write a PNG of loss and gradient norm per step "
-                                             "(checked like --output before training starts).")
+PLOT_OPT = typer.Option(None, "--plot",
+                        help="Write an image of loss and gradient norm per step: PNG, or "
+                             "SVG/PDF by the file's suffix (checked like --output before "
+                             "training starts).")
+TENSORBOARD_OPT = typer.Option(
+    None, "--tensorboard", metavar="DIR",
+    help="Write TensorBoard events into this folder (created if missing): nandoc/loss, "
+         "nandoc/grad_norm and nandoc/layer_grad_norm/<layer> per step, and at the NaN "
+         "nandoc/first_nonfinite and nandoc/finding.")
 
 # explain's.
 CAUSE_ARG = typer.Argument(None, help="A cause id, e.g. unclipped-log.",

@@ -72,16 +72,25 @@ def emit(text: str, output: Path | None) -> None:
                          f"writable path for --output."))
 
 
-def write_plot(report, plot: Path) -> None:
-    """The --plot PNG of loss and gradient norm per step."""
+def write_plot(report, plot: Path) -> str | None:
+    """The --plot image of loss and gradient norm per step (and per layer on the failing
+    step): PNG, or SVG/PDF when the file's suffix says so. Returns what went wrong (the report
+    is still written, so a long replay's result is never lost to a plot), or None."""
     from nandoc.atomic import write_bytes_atomic
-    from nandoc.render.plot import render_png
 
     try:
-        write_bytes_atomic(plot, render_png(report))
+        from nandoc.render.plot import format_for, render_bytes
+
+        data = render_bytes(report, format_for(plot))
+    except ImportError as exc:
+        return (f"--plot needs matplotlib, which could not be imported ({exc}). Install it "
+                f"with `pip install 'matplotlib>=3.7'`, or leave out --plot.")
+    try:
+        write_bytes_atomic(plot, data)
     except OSError as exc:
-        fail(NandocError(f"Could not write the plot to {plot} ({exc.strerror}). Choose a "
-                         f"writable path for --plot."))
+        return (f"Could not write the plot to {plot} ({exc.strerror}). Choose a writable path "
+                f"for --plot.")
+    return None
 
 
 @contextlib.contextmanager
@@ -111,15 +120,36 @@ def terminal_stderr(enabled: bool):
         stream.close()
 
 
+def text_width(output: Path | None) -> int:
+    """The terminal's width when the report goes to one (at least 60), else 100: a file or a
+    pipe gets the same lines wherever it was made."""
+    if output is None:
+        try:
+            if sys.stdout.isatty():
+                return max(60, os.get_terminal_size(sys.stdout.fileno()).columns)
+        except (AttributeError, ValueError, OSError):
+            pass
+    return 100
+
+
 def finish(report, fmt: Format, output: Path | None, fail_on: FailOn, verbosity: int,
-           captured_log: str) -> None:
-    """Render, write, show the captured TensorFlow log when verbose, exit by --fail-on."""
+           captured_log: str, failed_outputs: tuple[str, ...] = ()) -> None:
+    """Render, write, show the captured TensorFlow log when verbose, exit by --fail-on.
+    `failed_outputs`: side outputs (the plot, TensorBoard events) that could not be written:
+    said after the report, exit 2."""
     from nandoc.render import RenderOptions, render
 
     options = RenderOptions(color=fmt is Format.TEXT and output is None
                             and color_wanted(sys.stdout),
-                            fail_on=fail_on, verbosity=verbosity, base_dir=Path.cwd())
-    emit(render(report, fmt, options), output)
+                            fail_on=fail_on, verbosity=verbosity, base_dir=Path.cwd(),
+                            width=text_width(output))
+    text = render(report, fmt, options)
+    if fmt is Format.HTML and output is None and hasattr(sys.stdout, "buffer"):
+        sys.stdout.flush()  # the page declares UTF-8: write it so whatever the locale
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+    else:
+        emit(text, output)
     if verbosity >= VERBOSE and captured_log.strip():
         typer.echo("--- TensorFlow's log, captured while nandoc ran ---", err=True)
         typer.echo(captured_log.rstrip(), err=True)
@@ -127,6 +157,12 @@ def finish(report, fmt: Format, output: Path | None, fail_on: FailOn, verbosity:
            for run in ("replay", "burst")):
         typer.echo("nandoc: interrupted; the report shows what was found so far", err=True)
         raise typer.Exit(interrupted_code())
+    failed = [*failed_outputs, *([report.extra["tensorboard_error"]]
+                                 if report.extra.get("tensorboard_error") else [])]
+    for message in failed:
+        typer.echo(f"nandoc: error: {message} The report itself was written.", err=True)
+    if failed:
+        raise typer.Exit(2)
     code = report.exit_code(fail_on)
     if code == 2:
         typer.echo(f"nandoc: error: the run is incomplete: {'; '.join(report.not_examined())}. "

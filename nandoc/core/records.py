@@ -66,6 +66,7 @@ class StepLog:
     optimizer: str | None = None  # the optimizer's class name
     default_learning_rate: float | None = None  # the optimizer class's own default rate
     steps_ran: int = 0  # every step recorded, also those a long run's log let go (`trim`)
+    trimmed_head: int = 0  # the rows `trim` kept at the start, once it let rows go
 
     @property
     def nonfinite(self) -> bool:
@@ -88,6 +89,7 @@ class StepLog:
         still holds its start (divergence) and the steps before the failure (growth)."""
         if len(self.loss) <= head + tail:
             return
+        self.trimmed_head = head
         for series in (self.epoch, self.step, self.loss, self.grad_norm, self.layer_grad_norms,
                        self.learning_rate):
             del series[head:len(series) - tail]

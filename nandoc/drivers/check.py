@@ -12,6 +12,7 @@ from nandoc.core.report import Report
 from nandoc.drivers.files import load_inputs
 from nandoc.drivers.training import observe, train_watched, trainable
 from nandoc.engine import diagnosis
+from nandoc.engine.localise import failing_batch
 
 BURST_STEPS = 50
 BURST_SECONDS = 5.0  # after the first (tracing) step
@@ -41,8 +42,15 @@ def check(cfg: Config, *, steps: int = BURST_STEPS) -> Report:
             extra["burst"]["seen_in"] = "the first step's layer pass"
         if log.error:
             extra["burst"]["error"] = log.error
+        if training.failure is not None:
+            extra["failing_batch"] = training.failing_batch()
     else:
         inputs.unavailable["steplog"] = why_not
+    if "failing_batch" not in extra:  # no training NaN: the first non-finite model pass
+        lp = next((p for p in inputs.optional("passes", ()) if p.first_nonfinite is not None),
+                  None)
+        if lp is not None:
+            extra["failing_batch"] = failing_batch(lp, None, None)
     done = time.perf_counter()
     return diagnosis.build_report(
         d, "check", extra=extra, step_error=step_error,

@@ -14,6 +14,7 @@ from nandoc.core.finding import Finding
 from nandoc.core.records import FirstNonfinite, StepLog
 from nandoc.engine import diagnosis
 from nandoc.engine.inputs import Inputs
+from nandoc.engine.localise import failing_batch as batch_layers
 from nandoc.engine.localise import localise
 from nandoc.instrument.batches import Batch
 from nandoc.loading.dataset import Dataset
@@ -32,6 +33,14 @@ class Training:
     first: FirstNonfinite | None = None
     localised: list[Finding] = field(default_factory=list)
     from_pass: bool = False  # the first step was seen in its layer pass: nothing compiled
+    layer_pass: Any = None  # the failing batch's layer pass, from the last finite state
+
+    def failing_batch(self) -> dict[str, Any] | None:
+        """`report.extra["failing_batch"]`, when a value turned non-finite."""
+        if self.failure is None:
+            return None
+        rows = self.first.rows if self.first is not None else ()
+        return batch_layers(self.layer_pass, self.failure.epoch, self.failure.step, rows)
 
 
 def trainable(inputs: Inputs) -> str | None:
@@ -82,7 +91,7 @@ def _localise(inputs: Inputs, out: Training, batch: Batch, hint: str,
                    file=inputs.data.train.file, hint=hint, seed=inputs.config.train.seed,
                    validation=failure.where == "validation",
                    suspects=inputs.optional("suspects", ()), layer_pass=layer_pass)
-    out.first, out.localised = loc.first, loc.findings
+    out.first, out.localised, out.layer_pass = loc.first, loc.findings, loc.layer_pass
     if layer_pass is not None:
         out.log.grad_norm[-1] = loc.grad_norm
 

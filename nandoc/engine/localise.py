@@ -189,3 +189,28 @@ def _data_findings(batch: Batch, features: tuple[str, ...],
                 fix="Drop or impute those rows before training.",
                 measured={"rows": col_rows}))
     return out
+
+
+def failing_batch(lp: LayerPass | None, epoch: int | None, step: int | None,
+                  rows: tuple[int, ...] | list[int] = ()) -> dict[str, Any]:
+    """`report.extra["failing_batch"]`: the failing batch's layers in model order, from the
+    layer pass that localised it (no second pass): the fraction of finite output values, the
+    largest finite |activation|, and the layer's weight-gradient norm (None: no weights, or
+    no gradient reaches them)."""
+
+    def finite(v: float | None) -> float | None:
+        return float(v) if v is not None and math.isfinite(v) else None
+
+    layers = []
+    for rec in lp.layers if lp is not None else ():
+        extremes = [abs(v) for v in (rec.min, rec.max) if math.isfinite(v)]
+        norms = [w.grad_norm for w in rec.weights if w.grad_norm is not None]
+        layers.append({"layer": rec.name, "finite_fraction": float(rec.finite_fraction),
+                       "max_abs": max(extremes) if extremes else None,
+                       "grad_norm": finite(math.sqrt(sum(n * n for n in norms)))
+                       if norms else None})
+    out: dict[str, Any] = {"epoch": epoch, "step": step}
+    if rows:
+        out["rows"] = [int(r) for r in rows]
+    out["layers"] = layers
+    return out

@@ -53,10 +53,23 @@ class LayerRecord:
     # weight upstream of the inputs (the data, or weightless layers applied to it)
     input_grad_finite: bool | None
     weights: tuple[WeightRecord, ...]
+    # the finite output values binned: (min, max, count, sum, sum of squares, right bucket
+    # edges, counts per bucket), for TensorBoard's histograms; None when no value is finite
+    histogram: tuple[float, float, int, float, float, tuple[float, ...], tuple[int, ...]] | None \
+        = None
 
     @property
     def finite(self) -> bool:
         return self.finite_fraction == 1.0
+
+
+def histogram_of(v: np.ndarray, bins: int = 30) -> tuple | None:
+    """`LayerRecord.histogram` of finite values (None when there are none)."""
+    if not v.size:
+        return None
+    counts, edges = np.histogram(v, bins=bins)
+    return (float(v.min()), float(v.max()), int(v.size), float(v.sum()), float(np.dot(v, v)),
+            tuple(float(e) for e in edges[1:]), tuple(int(c) for c in counts))
 
 
 @dataclass(frozen=True, eq=False)

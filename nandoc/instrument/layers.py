@@ -35,6 +35,7 @@ from nandoc.instrument.layer_records import (  # noqa: F401  (re-exported)
     LayerPass,
     LayerRecord,
     WeightRecord,
+    histogram_of,
     locate,
 )
 from nandoc.loading.named import feed
@@ -67,6 +68,7 @@ def _stats(arrays: list[np.ndarray], rows: np.ndarray) -> dict[str, Any]:
         "min": float(a[fin].min()) if fin.any() else float("nan"),
         "max": float(a[fin].max()) if fin.any() else float("nan"),
         "nonfinite_rows": tuple(int(r) for r in rows[bad_samples]),
+        "histogram": histogram_of(a[fin]),
     }
 
 
@@ -388,6 +390,6 @@ def _records(calls: list[_Call], grads: Sequence[Any], rows: np.ndarray
             inputs_finite=c.inputs_finite, finite_fraction=stats["finite_fraction"],
             max_abs=max_abs, min=stats["min"], max=stats["max"], fp16_headroom=headroom,
             nonfinite_rows=stats["nonfinite_rows"], grad_norm=grad_norm, grad_finite=grad_finite,
-            input_grad_finite=in_finite, weights=tuple(weights),
+            input_grad_finite=in_finite, weights=tuple(weights), histogram=stats.get("histogram"),
         ))
     return tuple(records)

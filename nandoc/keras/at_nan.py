@@ -25,7 +25,7 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
     from nandoc.core.report import Report
     from nandoc.drivers.arrays import build_inputs, describe
     from nandoc.engine import diagnosis
-    from nandoc.engine.localise import localise
+    from nandoc.engine.localise import failing_batch, localise
     from nandoc.errors import DataError
     from nandoc.instrument.batches import Batch
     from nandoc.keras.batch import to_arrays
@@ -50,6 +50,7 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
         d = diagnosis.examine(inputs)
         first, localised = FirstNonfinite(where=None, epoch=epoch, step=step,
                                           extra=facts), []
+        extra = {"failing_batch": failing_batch(None, epoch, step)}
         if inputs.data is not None:
             split = inputs.data.train
             batch = Batch(BATCH_NAME, np.arange(split.n), split.x, split.y, split.rows,
@@ -60,15 +61,17 @@ def diagnose_batch(model: Any, batches: list[Any], data: tuple[Any, Any] | None,
                            seed=inputs.config.train.seed,
                            suspects=inputs.optional("suspects", ()), extra=facts)
             first, localised = loc.first, loc.findings
+            extra["failing_batch"] = failing_batch(loc.layer_pass, epoch, step, first.rows)
             steplog.loss[-1] = loc.loss  # from the last finite weights, as the checks want it
             steplog.grad_norm[-1] = loc.grad_norm
         steplog.learning_rate[-1] = _learning_rate(model)
         diagnosis.observe(d, steplog, first, localised)
-        report = diagnosis.build_report(d, "callback", inputs=describe(inputs))
+        report = diagnosis.build_report(d, "callback", inputs=describe(inputs), extra=extra)
     except Exception as exc:  # never break the user's training because of nandoc
         facts["diagnosis_error"] = f"{type(exc).__name__}: {exc}"
         first = FirstNonfinite(where=None, epoch=epoch, step=step, extra=facts)
-        report = Report.build("callback", __version__, [], first_nonfinite=first)
+        report = Report.build("callback", __version__, [], first_nonfinite=first,
+                              extra={"failing_batch": failing_batch(None, epoch, step)})
     return report, first
 
 
@@ -89,7 +92,8 @@ def publish(report: Any, report_path: Any, verbose: bool, stream: TextIO | None)
     if report_path is not None:
         try:
             guard_report_path(report_path)  # again: a file may have appeared there meanwhile
-            write_text_atomic(report_path, render(report, Format.JSON))
+            html = Path(report_path).suffix.lower() in (".html", ".htm")
+            write_text_atomic(report_path, render(report, Format.HTML if html else Format.JSON))
         except OSError as exc:
             say(out, f"nandoc: could not write {report_path}: {exc.strerror}\n")
             report_path = None

@@ -81,13 +81,17 @@ class NanDoctor(keras.callbacks.Callback):
         verbose: print the ranked report (to `stream`, default stderr).
         stream: a text stream for the printed report.
         max_restores: with on_nan="restore", stop after this many restores.
+        tensorboard_dir: a folder (created if missing) for TensorBoard events, written at the
+            end of fit from the step log: `nandoc/loss` per step and, at the first non-finite
+            step, the text summaries `nandoc/first_nonfinite` and `nandoc/finding`.
     """
 
     def __init__(self, on_nan: str = "stop", report_path: str | os.PathLike | None =
                  "nandoc-report.json", check_every: int = 1, snapshot_every: int = 50,
                  verbose: bool = True, data: tuple[Any, Any] | None = None,
                  sources: Sequence[Any] = (), stream: TextIO | None = None,
-                 max_restores: int = 3) -> None:
+                 max_restores: int = 3,
+                 tensorboard_dir: str | os.PathLike | None = None) -> None:
         super().__init__()
         from nandoc import require_tensorflow_backend
 
@@ -100,6 +104,13 @@ class NanDoctor(keras.callbacks.Callback):
         self.report_path = Path(report_path) if report_path is not None else None
         if self.report_path is not None:  # now, not at the NaN hours later: a clear ValueError
             at_nan.guard_report_path(self.report_path, tuple(sources))
+        self.tensorboard_dir = Path(tensorboard_dir) if tensorboard_dir is not None else None
+        if self.tensorboard_dir is not None:
+            from nandoc.watch.tensorboard import check_folder
+
+            check_folder("tensorboard_dir", self.tensorboard_dir,
+                         {f"the file sources[{i}]": Path(p) for i, p in enumerate(sources)
+                          if isinstance(p, (str, os.PathLike))})
         self.check_every = int(check_every)
         self.snapshot_every = int(snapshot_every)
         self.verbose = verbose
@@ -118,6 +129,7 @@ class NanDoctor(keras.callbacks.Callback):
 
     def _reset_state(self) -> None:
         self._pending: deque = deque()  # (epoch, step, global step, batches, flag)
+        self._failing_step: int | None = None  # the global step of the first NaN
         self._snapshot_at: tuple[int, int] | None = None
         self.steplog = StepLog()  # the logged loss of every step (bounded: see LOG_HEAD)
         self._since_snapshot = 0
@@ -240,6 +252,20 @@ class NanDoctor(keras.callbacks.Callback):
         self._pending.clear()
         self._snapshot.clear()
         self._active = False
+        if self.tensorboard_dir is not None:
+            self._write_events()
+
+    def _write_events(self) -> None:
+        from nandoc.watch.tensorboard import write_events
+
+        report = self.report
+        try:
+            write_events(self.tensorboard_dir, self.steplog, gradients=False,
+                         failing_step=self._failing_step, option="tensorboard_dir",
+                         first=report.first_nonfinite if report is not None else None,
+                         finding=report.findings[0] if report and report.findings else None)
+        except Exception as exc:  # never break the user's training because of nandoc
+            self._print(f"nandoc: the TensorBoard events were not written: {exc}\n")
 
     # -- per step ----------------------------------------------------------------------------
 
@@ -293,6 +319,7 @@ class NanDoctor(keras.callbacks.Callback):
         restored = self._snapshot.restore()
         where_kept = self._snapshot_at
         if self.report is None:
+            self._failing_step = global_step
             facts = {
                 "epoch": epoch + 1, "step": step + 1, "global_step": global_step,
                 "loss": _float(loss), "loss_finite": _float(loss) is not None,

@@ -17,6 +17,7 @@ class Format(str, Enum):
     JSON = "json"
     JUNIT = "junit"
     GITHUB = "github"
+    HTML = "html"
 
 
 QUIET, NORMAL, VERBOSE = -1, 0, 1
@@ -65,11 +66,18 @@ def _github(report: Report, options: RenderOptions) -> str:
     return github.render(report, base_dir=options.base_dir)
 
 
+def _html(report: Report, options: RenderOptions) -> str:
+    from nandoc.render import html
+
+    return html.render(report, fail_on=options.fail_on)
+
+
 _TABLE: dict[Format, Renderer] = {
     Format.TEXT: _text,
     Format.JSON: _json,
     Format.JUNIT: _junit,
     Format.GITHUB: _github,
+    Format.HTML: _html,
 }
 
 
