@@ -21,6 +21,7 @@ files, measured once with Keras 3.15 / TensorFlow 2.21 on CPU.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -483,6 +484,21 @@ Measured: 150 epochs without a NaN, shuffled or not. If residuals can go below -
 
 **What nandoc should find**: `where-gradient-trap` (error) at `losses.py` line 15, the
 `ops.where` in `f` (called from `where_loss`, line 20): finite value, NaN gradient at x == 0.
+
+**Resume at the failing epoch**: `epoch65.keras` is the model with its Adam state at the end of
+epoch 65 of nandoc's own replay loop (shuffle off, seed 0), and `epoch65.keras.json` says where it
+stands (epoch 66, step 1). A full `nandoc replay` reaches the NaN at epoch 66, step 66 (global step
+4941, 75 steps an epoch) on the CPU it was measured on; from the checkpoint, the same place comes
+in the first replayed epoch, in seconds:
+
+```
+nandoc replay -c sample_configs/where_trap_loss/nandoc.toml \\
+    --from sample_configs/where_trap_loss/epoch65.keras --epoch 66
+```
+
+The batches are nandoc's replay order for epoch 66 (the same [train] shuffle and seed as a full
+replay), not necessarily those of your own `fit`. Rebuild the checkpoint with
+`python sample_configs/build_samples.py --where-checkpoint` (it trains 65 epochs, ~20 s).
 """,
     "healthy": """\
 # healthy: a model and data without a NaN problem
@@ -510,7 +526,26 @@ SAMPLES = {
 }
 
 
+def build_where_checkpoint(folder: Path, epochs: int = 65) -> None:
+    """The where-trap model trained `epochs` epochs in nandoc's replay loop, saved with its
+    optimizer state and the sidecar for `nandoc replay --from` (epoch `epochs` + 1, step 1)."""
+    from nandoc.config import load_config
+    from nandoc.drivers.replay import save_checkpoint
+
+    cfg = load_config(folder / "nandoc.toml")
+    side = save_checkpoint(cfg, epochs, folder / f"epoch{epochs}.keras")
+    # The sidecar names the checkpoint relative to the repository root, as the README runs it.
+    info = json.loads(side.read_text())
+    info["replay"] = (f"nandoc replay -c sample_configs/{folder.name}/nandoc.toml --from "
+                      f"sample_configs/{folder.name}/epoch{epochs}.keras --epoch {epochs + 1}")
+    side.write_text(json.dumps(info, indent=2) + "\n")
+    print(f"built {side.with_suffix('')} and its sidecar")
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--where-checkpoint"]:
+        build_where_checkpoint(HERE / "where_trap_loss")
+        return 0
     names = argv or list(SAMPLES)
     unknown = [n for n in names if n not in SAMPLES]
     if unknown:

@@ -157,3 +157,126 @@ def test_under_a_mirrored_strategy(tmp_path):
     assert doc["first_nonfinite"]["where"] == "data"
     assert json.loads((tmp_path / "report.json").read_text())["findings"][0]["location"][
         "rows"] == [101]
+
+
+def _exploding(n: int = 64):
+    """A linear model under SGD past its stable learning rate: the loss overflows to inf after
+    a few epochs (8 steps each), as in tests/test_checkpoint_replay.py."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=2.5, momentum=0.5), loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 3)).round(4).astype("float32")
+    return model, x, (x.sum(axis=1) * 3).round(4).astype("float32")
+
+
+def test_the_last_finite_checkpoint_replays_to_the_nan(tmp_path):
+    """checkpoint_path: the last finite state (weights and momentum) is saved at the NaN with
+    its epoch and step; `replay --from` it reaches a NaN within the first replayed steps."""
+    from nandoc.config import load_config
+    from nandoc.drivers.replay import replay
+    from nandoc.loading.checkpoint import resolve, sidecar
+    from tests.conftest import write_csv
+
+    model, x, y = _exploding()
+    ckpt = tmp_path / "last_finite.keras"
+    out = io.StringIO()
+    doctor = NanDoctor(checkpoint_path=ckpt, report_path=tmp_path / "r.json", snapshot_every=3,
+                       stream=out)
+    model.fit(x, y, batch_size=8, epochs=30, shuffle=False, verbose=0, callbacks=[doctor])
+    first = doctor.first_nonfinite
+    assert first is not None and first["epoch"] >= 2
+    saved = doctor.checkpoint
+    assert saved is not None and ckpt.is_file() and first["checkpoint"] == saved
+    side = json.loads(sidecar(ckpt).read_text())
+    assert (side["epoch"], side["step"]) == (saved["epoch"], saved["step"])
+    # the kept state is at most snapshot_every steps before the failing one
+    failing = (first["epoch"] - 1) * 8 + first["step"]
+    assert 0 < failing - saved["global_step"] + 1 <= 3
+    assert "--from" in out.getvalue() and str(ckpt) in out.getvalue()
+    assert json.loads((tmp_path / "r.json").read_text())["first_nonfinite"]["checkpoint"][
+        "epoch"] == saved["epoch"]
+    # the same data, in fit's order (shuffle off), for replay
+    write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"],
+              [[*map(float, row), float(t)] for row, t in zip(x, y, strict=True)])
+    (tmp_path / "nandoc.toml").write_text(
+        '[data]\npath = "d.csv"\ntarget = "y"\nvalidation_split = 0\n'
+        '[train]\nbatch_size = 8\nepochs = 30\nshuffle = false\n', encoding="utf-8")
+    report = replay(load_config(tmp_path / "nandoc.toml"), verify_fixes=False,
+                    resume=resolve(ckpt, None, None))  # the sidecar says where
+    again = report.first_nonfinite
+    assert again is not None, report.extra["replay"]
+    assert report.extra["replay"]["from"]["global_step"] == saved["global_step"]
+    assert report.extra["replay"]["steps_ran"] <= 8  # within the first replayed steps
+    assert (again.epoch, again.step) == (first["epoch"], first["step"])
+    # the checkpoint is NanDoctor's own: a later fit may replace it, another file it may not
+    NanDoctor(checkpoint_path=ckpt, report_path=None)
+
+
+def test_checkpoint_path_is_checked_at_construction(tmp_path):
+    mine = tmp_path / "mine.keras"
+    mine.write_bytes(b"the user's model")
+    with pytest.raises(ValueError, match="NanDoctor did not write"):
+        NanDoctor(checkpoint_path=mine, report_path=None)
+    with pytest.raises(ValueError, match="must end in .keras"):
+        NanDoctor(checkpoint_path=tmp_path / "x.h5", report_path=None)
+    with pytest.raises(ValueError, match="does not exist|folder"):
+        NanDoctor(checkpoint_path=tmp_path / "no" / "x.keras", report_path=None)
+    assert mine.read_bytes() == b"the user's model"
+
+
+WORKER = """
+import io, json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+index, ports = int(sys.argv[1]), sys.argv[2].split(",")
+os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{p}" for p in ports]},
+                                      "task": {"type": "worker", "index": index}})
+import keras, numpy as np, tensorflow as tf
+from nandoc.keras import NanDoctor
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+with strategy.scope():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    out = io.StringIO()
+    doctor = NanDoctor(report_path=None, stream=out)  # in the scope: it can tell
+try:
+    model.fit(np.ones((64, 3)), np.ones((64, 1)), epochs=1, verbose=0, callbacks=[doctor])
+    fit = "ok"
+except Exception as exc:
+    fit = type(exc).__name__
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "printed": out.getvalue(),
+                  "fit": fit}))
+"""
+
+
+def test_under_a_multi_worker_strategy_it_says_it_cannot_help():
+    """Two local workers: Keras 3's fit does not support MultiWorkerMirroredStrategy; NanDoctor,
+    made in the strategy's scope, says so in one line and stays out of the way."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(str(s.getsockname()[1]))
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(HERE.parent))
+
+    def worker(i: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", WORKER, str(i), ",".join(ports)], env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(worker, range(2)))
+    for res in results:
+        assert res.returncode == 0, res.stderr[-2000:]
+        doc = json.loads(res.stdout.strip().splitlines()[-1])
+        assert doc["replicas"] == 2
+        lines = doc["printed"].strip().splitlines()
+        assert len(lines) == 1 and "MultiWorkerMirroredStrategy" in lines[0]
+        assert "nandoc replay" in lines[0] and "MirroredStrategy on one machine" in lines[0]
+        # Keras' own fit fails under it (before any callback hook: not NanDoctor's doing)
+        assert doc["fit"] == "ValueError"

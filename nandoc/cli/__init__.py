@@ -19,17 +19,20 @@ from nandoc.cli.options import (
     CUSTOM_OBJECTS_OPT,
     DATA_ARG,
     EPILOG,
+    EPOCH_OPT,
     EPOCHS_OPT,
     FAIL_ON_OPT,
     FOLDER_ARG,
     FORCE_OPT,
     FORMAT_OPT,
+    FROM_OPT,
     INIT_QUIET_OPT,
     MARKDOWN_OPT,
     MODEL_ARG,
     OUTPUT_OPT,
     PLOT_OPT,
     QUIET_OPT,
+    RESUME_STEP_OPT,
     SEED_OPT,
     STEPS_OPT,
     TARGET_OPT,
@@ -43,7 +46,6 @@ from nandoc.cli.options import (
 )
 from nandoc.cli.output import (
     color_wanted,
-    fail,
     finish,
     quiet_tensorflow,
     running,
@@ -53,7 +55,6 @@ from nandoc.cli.output import (
 )
 from nandoc.cli.process import interrupted_code, user_output_to_stderr
 from nandoc.core.finding import FailOn
-from nandoc.errors import NandocError
 from nandoc.render import QUIET, Format
 
 app = typer.Typer(
@@ -114,7 +115,8 @@ def check(
 @app.command(epilog=examples(
     "nandoc replay                                  # ./nandoc.toml, its [train] epochs",
     "nandoc replay --epochs 2 --steps 200 --plot replay.png",
-    "nandoc replay --no-verify-fixes --format json -o replay.json"))
+    "nandoc replay --no-verify-fixes --format json -o replay.json",
+    "nandoc replay --from last_finite.keras --epoch 66   # resume where the run failed"))
 def replay(
     model: Path | None = MODEL_ARG,
     data: Path | None = DATA_ARG,
@@ -126,6 +128,9 @@ def replay(
     verify_fixes: bool = VERIFY_FIXES_OPT,
     plot: Path | None = PLOT_OPT,
     tensorboard: Path | None = TENSORBOARD_OPT,
+    checkpoint: Path | None = FROM_OPT,
+    epoch: int | None = EPOCH_OPT,
+    step: int | None = RESUME_STEP_OPT,
     fmt: Format = FORMAT_OPT,
     output: Path | None = OUTPUT_OPT,
     fail_on: FailOn = FAIL_ON_OPT,
@@ -142,7 +147,11 @@ def replay(
     with running() as code_files:
         cfg = with_overrides(load_config(config), model=model, data=data, target=target,
                              custom_objects=custom_objects, seed=seed, unsafe=unsafe)
-        prepare(cfg, code_files, output=output, plot=plot, folders={"tensorboard": tensorboard})
+        from nandoc.cli.resume import last_epoch, resume_from
+
+        resume = resume_from(checkpoint, epoch, step)
+        prepare(cfg, code_files, output=output, plot=plot, folders={"tensorboard": tensorboard},
+                extra_inputs={"the --from checkpoint": checkpoint})
         from nandoc.drivers.replay import replay as run_replay
         from nandoc.quiet import native_stderr_captured
         from nandoc.render.progress import replay_progress
@@ -150,10 +159,10 @@ def replay(
         live = fmt is Format.TEXT and level > QUIET and color_wanted(sys.stderr)
         with user_output_to_stderr(), terminal_stderr(live) as terminal, \
                 native_stderr_captured() as captured, terminal(), \
-                replay_progress(live, epochs or cfg.train.epochs) as bar:
+                replay_progress(live, last_epoch(resume, epochs, cfg.train.epochs)) as bar:
             report = run_replay(cfg, epochs=epochs, steps=steps, verify_fixes=verify_fixes,
                                 progress=bar.update if bar is not None else None,
-                                tensorboard=tensorboard)
+                                tensorboard=tensorboard, resume=resume)
     plot_error = write_plot(report, plot) if plot is not None else None
     finish(report, fmt, output, fail_on, level, captured.text,
            (plot_error,) if plot_error else ())
@@ -165,31 +174,9 @@ def replay(
     "nandoc explain --markdown > docs/causes.md"))
 def explain(cause: str | None = CAUSE_ARG, markdown: bool = MARKDOWN_OPT) -> None:
     """What a cause is, why it makes NaN, how to confirm and fix it. No argument: list all."""
-    from nandoc.core.causes import CAUSES, get_cause
-    from nandoc.render import explain as render_explain
+    from nandoc.cli.explaining import explain as run_explain
 
-    if cause is None and not markdown:
-        typer.echo(render_explain.index(), nl=False)
-        return
-    if cause is not None:
-        try:
-            c = get_cause(cause)
-        except KeyError:
-            fail(NandocError(f"Unknown cause '{cause}'.{render_explain.suggest(cause)} "
-                             f"`nandoc explain` with no argument lists the {len(CAUSES)} cause "
-                             f"ids."))
-    # Which checks detect a cause is the registry's to say, once the check modules are loaded.
-    from nandoc.checks import load_all
-    from nandoc.core.registry import checks_emitting
-
-    load_all()
-    if cause is None:
-        by_cause = {cid: checks_emitting(cid) for cid in CAUSES}
-        typer.echo(render_explain.markdown(by_cause), nl=False)
-        return
-    checks = checks_emitting(c.id)
-    typer.echo(render_explain.markdown_one(c, checks) if markdown
-               else render_explain.text(c, checks), nl=False)
+    run_explain(cause, markdown)
 
 
 @app.command(epilog=examples(

@@ -22,9 +22,11 @@ def source_file(cfg: Config) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
-def input_files(cfg: Config) -> dict[str, Path]:
-    """Role (as a message names it) -> path, for every file the run reads."""
+def input_files(cfg: Config, extra: dict[str, Path | None] | None = None) -> dict[str, Path]:
+    """Role (as a message names it) -> path, for every file the run reads (`extra`: those
+    named by options, such as replay's --from checkpoint)."""
     roles: dict[str, Path | None] = {
+        **(extra or {}),
         "the model file": cfg.model_path,
         "the training data file": cfg.data_path,
         "the validation data file": cfg.validation_path,
@@ -46,23 +48,24 @@ def code_files(cfg: Config) -> dict[Path, str]:
     return out
 
 
-def guard_outputs(cfg: Config, **outputs: Path | None) -> None:
+def guard_outputs(cfg: Config, extra_inputs: dict[str, Path | None] | None = None,
+                  **outputs: Path | None) -> None:
     """Before any work: no output on an input, none on another, each in a writable folder.
     `outputs`: option name without dashes -> path, e.g. output=..., plot=..."""
     from nandoc.atomic import guard_outputs as guard
 
-    guard({f"--{name}": path for name, path in outputs.items()}, input_files(cfg))
+    guard({f"--{name}": path for name, path in outputs.items()}, input_files(cfg, extra_inputs))
 
 
 def prepare(cfg: Config, roles: dict[Path, str], folders: dict[str, Path | None] | None = None,
-            **outputs: Path | None) -> None:
+            extra_inputs: dict[str, Path | None] | None = None, **outputs: Path | None) -> None:
     """Once the config is read: refuse bad outputs (`folders`: output folders such as
     --tensorboard, created if missing), and tell `roles` (from `output.running`) which files
     hold the user's code."""
-    guard_outputs(cfg, **outputs)
+    guard_outputs(cfg, extra_inputs, **outputs)
     for name, folder in (folders or {}).items():
         if folder is not None:
             from nandoc.watch.tensorboard import check_folder
 
-            check_folder(f"--{name}", folder, input_files(cfg))
+            check_folder(f"--{name}", folder, input_files(cfg, extra_inputs))
     roles.update(code_files(cfg))

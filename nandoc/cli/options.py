@@ -114,3 +114,20 @@ FOLDER_ARG = typer.Argument(Path("."), help="The folder with the model and data 
                             file_okay=False)
 FORCE_OPT = typer.Option(False, "--force", help="Replace an existing nandoc.toml.")
 INIT_QUIET_OPT = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+
+# replay --from's.
+FROM_OPT = typer.Option(
+    None, "--from", metavar="CHECKPOINT",
+    help="Start from a checkpoint: a model saved with model.save('x.keras') (weights and "
+         "optimizer state; the [model] path is then not needed) or weights saved with "
+         "model.save_weights('x.weights.h5') (the optimizer starts fresh). Needs --epoch, "
+         "unless the checkpoint has the .json sidecar NanDoctor(checkpoint_path=...) writes.")
+EPOCH_OPT = typer.Option(
+    None, "--epoch", metavar="E",
+    help="With --from: the epoch (from 1) of the original run the checkpoint starts; it is "
+         "replayed with that epoch's batches in nandoc's order ([train] shuffle and --seed). "
+         "Reported epochs and steps are the original run's.")
+RESUME_STEP_OPT = typer.Option(
+    None, "--step", metavar="S",
+    help="With --from: the step (from 1) of epoch E to start at; the checkpoint is the state "
+         "after step S-1 (default 1).")

@@ -38,6 +38,8 @@ def check(cfg: Config, *, steps: int = BURST_STEPS) -> Report:
         step_error = log.error
         extra["burst"] = {"steps_limit": steps, "steps_ran": log.steps_ran,
                           "stopped_by": log.stopped_by}
+        if training.snapshot:
+            extra["snapshot"] = training.snapshot
         if training.from_pass:  # the first step's layer pass was already non-finite
             extra["burst"]["seen_in"] = "the first step's layer pass"
         if log.error:

@@ -25,6 +25,7 @@ from nandoc.loading.model import (
     summarise_config,
 )
 from nandoc.loading.model_input import check_model_fits
+from nandoc.loading.shards import is_glob, is_shard_set
 from nandoc.loading.structured import check_names
 from nandoc.loading.table import ScannedFile, Table, open_table, scan_table
 from nandoc.paths import require_file
@@ -158,9 +159,9 @@ def _check_paths(cfg: Config) -> None:
     """Every input is a regular file (or a folder where one is read) before anything opens
     it, and an .npz's arrays fit in memory, from their headers: before TensorFlow imports."""
     fix = "Check [data] path in nandoc.toml or the DATA argument."
-    if cfg.data_path is not None:
+    if cfg.data_path is not None and not is_glob(cfg.data_path):
         require_file(cfg.data_path, "data file", DataError, fix=fix, folder="")
-    if cfg.validation_path is not None:
+    if cfg.validation_path is not None and not is_shard_set(cfg.validation_path):
         require_file(cfg.validation_path, "validation file", DataError,
                      fix="Check [data] validation_path in nandoc.toml.")
     for p in cfg.custom_objects:

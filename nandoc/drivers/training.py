@@ -19,7 +19,7 @@ from nandoc.engine.localise import localise
 from nandoc.instrument.batches import Batch
 from nandoc.loading.dataset import Dataset
 from nandoc.watch import loop
-from nandoc.watch.state import apply_overrides, restore, snapshot
+from nandoc.watch.state import apply_overrides, copy_optimizer_state, restore, snapshot
 from nandoc.watch.step import StepStats, WatchedStep
 
 
@@ -34,6 +34,8 @@ class Training:
     localised: list[Finding] = field(default_factory=list)
     from_pass: bool = False  # the first step was seen in its layer pass: nothing compiled
     layer_pass: Any = None  # the failing batch's layer pass, from the last finite state
+    start: tuple[int, int] = (1, 0)  # (epoch, steps skipped in it): where training started
+    snapshot: dict[str, Any] | None = None  # the restore snapshot on the host or skipped: why
 
     def failing_batch(self) -> dict[str, Any] | None:
         """`report.extra["failing_batch"]`, when a value turned non-finite."""
@@ -55,20 +57,31 @@ def trainable(inputs: Inputs) -> str | None:
 def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
                   time_limit_s: float | None = None,
                   progress: Callable[[int, int, int, StepStats], None] | None = None,
-                  seen_first: bool = False) -> Training:
-    """Train a watched copy; with `seen_first`, a first step whose layer pass (one of the
+                  seen_first: bool = False, start_epoch: int = 1, skip_steps: int = 0
+                  ) -> Training:
+    """Train a watched copy (from `start_epoch`, skipping its first `skip_steps`, when it
+    resumes from a checkpoint); with `seen_first`, a first step whose layer pass (one of the
     run's shared measurements) already turned non-finite is taken as observed, without
     compiling a train step: it ran the same batch from the same weights."""
     model, data, train = inputs.model, inputs.data, inputs.config.train
-    first_pass = _first_step_pass(inputs) if seen_first else None
+    first_pass = _first_step_pass(inputs) if seen_first and start_epoch == 1 and \
+        not skip_steps else None
     if first_pass is not None:
         return _observed_in_the_pass(inputs, first_pass)
-    apply_overrides(model, train)
+    resumed = getattr(model.optimizer, "built", False) and (start_epoch > 1 or skip_steps)
+    before = model.optimizer
+    if apply_overrides(model, train) and resumed:  # keep the checkpoint's optimizer state
+        copy_optimizer_state(before, model.optimizer, model.trainable_variables)
     initial = snapshot(model)
-    run = loop.run(WatchedStep(model), data.train, data.val, batch_size=train.batch_size,
+    step = WatchedStep(model)
+    run = loop.run(step, data.train, data.val, batch_size=train.batch_size,
                    epochs=epochs, shuffle=train.shuffle, seed=train.seed, max_steps=max_steps,
-                   progress=progress, time_limit_s=time_limit_s)
-    out = Training(run.log, run.failure, initial)
+                   progress=progress, time_limit_s=time_limit_s, start_epoch=start_epoch,
+                   skip_steps=skip_steps)
+    out = Training(run.log, run.failure, initial, start=(start_epoch, skip_steps),
+                   # the report says where the snapshot went only when not on the device
+                   snapshot=(step.snapshot_plan.as_extra()
+                             if step.snapshot_plan.where != "device" else None))
     _note_rates(out.log, model.optimizer)
     if run.failure is not None:
         _localise(inputs, out, _failing_batch(data, run.failure), hint=_hint(run.failure))
@@ -90,7 +103,9 @@ def _localise(inputs: Inputs, out: Training, batch: Batch, hint: str,
                    sources=inputs.sources, features=inputs.data.features, inputs=inputs.data.inputs,
                    file=inputs.data.train.file, hint=hint, seed=inputs.config.train.seed,
                    validation=failure.where == "validation",
-                   suspects=inputs.optional("suspects", ()), layer_pass=layer_pass)
+                   suspects=inputs.optional("suspects", ()), layer_pass=layer_pass,
+                   shards=inputs.data.shard_map(inputs.data.val if failure.where == "validation"
+                                                else inputs.data.train))
     out.first, out.localised, out.layer_pass = loc.first, loc.findings, loc.layer_pass
     if layer_pass is not None:
         out.log.grad_norm[-1] = loc.grad_norm
@@ -136,13 +151,14 @@ def _observed_in_the_pass(inputs: Inputs, lp: Any) -> Training:
 def observe(d: diagnosis.Diagnosis, inputs: Inputs, training: Training) -> None:
     """Hand what training showed to the engine, with the re-training service."""
     diagnosis.observe(d, training.log, training.first, training.localised,
-                      rerun=_rerun(inputs.model, training.initial, inputs.data, inputs))
+                      rerun=_rerun(inputs.model, training.initial, inputs.data, inputs,
+                                   training.start))
 
 
-def _rerun(model: Any, initial: list[np.ndarray], data: Dataset, inputs: Inputs
-           ) -> Callable[..., StepLog]:
-    """The first `steps` again, from the initial weights, with the learning rate scaled; the
-    model is left as it was."""
+def _rerun(model: Any, initial: list[np.ndarray], data: Dataset, inputs: Inputs,
+           start: tuple[int, int] = (1, 0)) -> Callable[..., StepLog]:
+    """The first `steps` again, from the initial weights (and the epoch and step training
+    started at), with the learning rate scaled; the model is left as it was."""
     from nandoc.analysis.remedies import optimizer_like
 
     train = inputs.config.train
@@ -164,8 +180,9 @@ def _rerun(model: Any, initial: list[np.ndarray], data: Dataset, inputs: Inputs
         try:
             per_epoch = max(-(-data.train.n // train.batch_size), 1)
             slow = loop.run(WatchedStep(model), data.train, None, batch_size=train.batch_size,
-                            epochs=max(1, -(-steps // per_epoch)), shuffle=train.shuffle,
-                            seed=train.seed, max_steps=steps)
+                            epochs=max(1, -(-(steps + start[1]) // per_epoch)),
+                            shuffle=train.shuffle, seed=train.seed, max_steps=steps,
+                            start_epoch=start[0], skip_steps=start[1])
         finally:
             model.compile(optimizer=original, loss=model.loss)
             restore(model, end)

@@ -138,6 +138,8 @@ def describe_inputs(inputs: Inputs) -> dict[str, Any]:
             out["window"] = d.window
         if d.ignored_columns:
             out["ignored_columns"] = list(d.ignored_columns)
+        if d.shards is not None:  # a glob or a folder of shards
+            out["shards"] = len(d.shards)
         if d.unused_columns:  # every column of the file is used, or listed here with why
             out["unused_columns"] = [{"column": c, "why": why} for c, why in d.unused_columns]
         if d.notes:  # how the file was read: its encoding, compression, number spelling

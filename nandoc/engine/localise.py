@@ -52,7 +52,8 @@ def _localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, s
              hint: str, seed: int = 0, validation: bool = False,
              suspects: tuple[Finding, ...] = (), extra: dict[str, Any] | None = None,
              layer_pass: LayerPass | None = None,
-             inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Localised:
+             inputs: tuple[tuple[str, tuple[str, ...]], ...] = (),
+             shards: Any = None) -> Localised:
     lp = layer_pass
     if lp is None:
         try:
@@ -68,7 +69,7 @@ def _localise(model: Any, losses: list[LossInfo], batch: Batch, *, epoch: int, s
                   "rate, exploding gradients) or from the steps since those weights were kept")
     bad_rows = _nonfinite_rows(batch)
     rows = bad_rows or [int(r) for r in batch.rows[:10]]
-    findings = (_data_findings(batch, features, inputs, file, epoch, step, bad_rows)
+    findings = (_data_findings(batch, features, inputs, file, epoch, step, bad_rows, shards)
                 if bad_rows else [])
     op = line = path = None
     if seen is not None and seen.layer and where in ("forward", "backward"):
@@ -173,19 +174,24 @@ def _nonfinite_rows(batch: Batch) -> list[int]:
 
 def _data_findings(batch: Batch, features: tuple[str, ...],
                    inputs: tuple[tuple[str, tuple[str, ...]], ...], file: str | None, epoch: int,
-                   step: int, rows: list[int]) -> list[Finding]:
+                   step: int, rows: list[int], shards: Any = None) -> list[Finding]:
+    """`shards`: a ShardMap when the data is a shard set: the finding names the shard of the
+    first bad row and rows within it, and the evidence every shard the rows fall in."""
+    from nandoc.loading.shards import shard_location
+
     out = []
     for name, cells in feature_cells(batch.x, features, inputs):
         mask = ~np.isfinite(cells).all(axis=1)
         if mask.any():
             col_rows = [int(r) for r in batch.rows[mask]]
+            where_file, local, in_shards = shard_location(shards, col_rows[:10], file)
             out.append(Finding(
                 cause="data-nonfinite", severity=Severity.ERROR, confidence=0.99,
                 title=f"non-finite input in column '{name}' at epoch {epoch} step {step}",
                 evidence=(f"The batch of the first non-finite step holds non-finite values in "
-                          f"'{name}' at {rows_phrase(col_rows)}."),
-                location=Location(kind="data", column=name, rows=tuple(col_rows[:10]),
-                                  file=file, epoch=epoch, step=step),
+                          f"'{name}' at {rows_phrase(col_rows)}{in_shards}."),
+                location=Location(kind="data", column=name, rows=tuple(local),
+                                  file=where_file, epoch=epoch, step=step),
                 fix="Drop or impute those rows before training.",
                 measured={"rows": col_rows}))
     return out

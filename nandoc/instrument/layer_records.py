@@ -68,7 +68,11 @@ def histogram_of(v: np.ndarray, bins: int = 30) -> tuple | None:
     if not v.size:
         return None
     counts, edges = np.histogram(v, bins=bins)
-    return (float(v.min()), float(v.max()), int(v.size), float(v.sum()), float(np.dot(v, v)),
+    squares = 0.0
+    for i in range(0, v.size, 1 << 16):  # float64 sums without a float64 copy of `v`
+        c = v[i:i + (1 << 16)].astype(np.float64, copy=False)
+        squares += float(np.dot(c, c))
+    return (float(v.min()), float(v.max()), int(v.size), float(v.sum(dtype=np.float64)), squares,
             tuple(float(e) for e in edges[1:]), tuple(int(c) for c in counts))
 
 

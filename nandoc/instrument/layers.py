@@ -38,46 +38,13 @@ from nandoc.instrument.layer_records import (  # noqa: F401  (re-exported)
     histogram_of,
     locate,
 )
+from nandoc.instrument.measure import as_numpy as _numpy
+from nandoc.instrument.measure import grad_summary as _grad_summary
+from nandoc.instrument.measure import is_float as _is_float
+from nandoc.instrument.measure import max_abs as _max_abs
+from nandoc.instrument.measure import stats as _stats
+from nandoc.instrument.measure import summary as _summary
 from nandoc.loading.named import feed
-
-# -- measuring -------------------------------------------------------------------------------
-
-
-def _numpy(t: Any) -> np.ndarray:
-    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
-
-
-def _is_float(t: Any) -> bool:
-    dtype = getattr(t, "dtype", None)
-    return dtype is not None and getattr(dtype, "is_floating", False)
-
-
-def _stats(arrays: list[np.ndarray], rows: np.ndarray) -> dict[str, Any]:
-    if not arrays:
-        return {"finite_fraction": 1.0, "max_abs": 0.0, "min": float("nan"),
-                "max": float("nan"), "nonfinite_rows": ()}
-    a = np.concatenate([v.astype(np.float64, copy=False).ravel() for v in arrays])
-    fin, not_nan = np.isfinite(a), ~np.isnan(a)
-    bad_samples = np.zeros(len(rows), dtype=bool)
-    for v in arrays:  # per sample: outputs whose first axis is the batch's
-        if v.ndim >= 1 and v.shape[0] == len(rows):
-            bad_samples |= ~np.isfinite(v.reshape(len(rows), -1)).all(axis=1)
-    return {
-        "finite_fraction": float(fin.sum()) / a.size if a.size else 1.0,
-        "max_abs": float(np.abs(a[not_nan]).max()) if not_nan.any() else float("nan"),
-        "min": float(a[fin].min()) if fin.any() else float("nan"),
-        "max": float(a[fin].max()) if fin.any() else float("nan"),
-        "nonfinite_rows": tuple(int(r) for r in rows[bad_samples]),
-        "histogram": histogram_of(a[fin]),
-    }
-
-
-def _grad_summary(grads: list[Any]) -> tuple[float | None, bool | None]:
-    arrays = [_numpy(g).astype(np.float64) for g in grads if g is not None]
-    if not arrays:
-        return None, None
-    return (float(np.sqrt(sum(float(np.sum(np.square(a))) for a in arrays))),
-            all(bool(np.isfinite(a).all()) for a in arrays))
 
 
 @dataclass
@@ -328,12 +295,6 @@ def _input_tensor(model: Any, x: Any, tf: Any) -> Any:
     return tf.convert_to_tensor(x, dtype=dtype or "float32")
 
 
-def _max_abs(x: Any) -> float:
-    x = np.asarray(x)
-    a = np.abs(x[~np.isnan(x)]) if x.size else np.zeros(0)
-    return float(a.max()) if a.size else 0.0
-
-
 def _first_output(y_pred: Any) -> np.ndarray | None:
     from keras import tree
 
@@ -378,11 +339,11 @@ def _records(calls: list[_Call], grads: Sequence[Any], rows: np.ndarray
         _, in_finite = _grad_summary(ig)
         weights = []
         for w, g, w_name in zip(c.weights, wg, _weight_names(c), strict=True):
-            value = _numpy(w.value).astype(np.float64)
+            finite_w, max_abs_w, _ = _summary(w.value)  # measured where it lives
             norm, finite = _grad_summary([g])
             weights.append(WeightRecord(
                 name=w_name, layer=c.name, path=str(getattr(w, "path", w.name)),
-                finite=bool(np.isfinite(value).all()), max_abs=_max_abs(value),
+                finite=finite_w, max_abs=0.0 if np.isnan(max_abs_w) else max_abs_w,
                 grad_norm=norm, grad_finite=finite,
             ))
         records.append(LayerRecord(

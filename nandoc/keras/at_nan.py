@@ -162,3 +162,110 @@ def headline(info: dict[str, Any]) -> str:
     where = f"; {detail}" if detail else ""
     return (f"nandoc: non-finite training step at epoch {info.get('epoch')}, step "
             f"{info.get('step')} ({'; '.join(what) or 'non-finite'}){where}{restored}.")
+
+
+def guard_checkpoint_path(path: Path, sources: tuple[Any, ...] = (),
+                          report_path: Path | None = None) -> None:
+    """NanDoctor's checkpoint_path: a `.keras` file in a writable folder, not one of the
+    `sources` files nor the report, and not over a file other than an earlier NanDoctor
+    checkpoint (one with its nandoc sidecar): OutputPathError, a ValueError."""
+    from nandoc.atomic import OutputPathError, guard_outputs
+    from nandoc.loading.checkpoint import sidecar
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise OutputPathError(f"checkpoint_path {path} must end in .keras: the last finite "
+                              f"state is saved with model.save() (weights and optimizer "
+                              f"state), which writes the .keras format.")
+    inputs = {f"the file sources[{i}]": Path(s) for i, s in enumerate(sources)
+              if isinstance(s, (str, os.PathLike))}
+    guard_outputs({"checkpoint_path": path, "its sidecar": sidecar(path),
+                   **({"report_path": report_path} if report_path is not None else {})},
+                  inputs)
+    if not _own_checkpoint(path):
+        raise OutputPathError(f"checkpoint_path {path} is an existing file that NanDoctor did "
+                              f"not write (it replaces only its own checkpoints, those with a "
+                              f"{sidecar(path).name} next to them). Choose another path, or "
+                              f"remove that file first.")
+
+
+def _own_checkpoint(path: Path) -> bool:
+    import json
+
+    from nandoc.loading.checkpoint import sidecar
+
+    side = sidecar(path)
+    if not path.exists() and not side.exists():
+        return True
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("nandoc_checkpoint") == path.name and \
+        (not path.exists() or path.is_file())
+
+
+def resume_point(kept: tuple[int, int] | None, steps_per_epoch: int | None
+                 ) -> tuple[int, int] | None:
+    """The callback's snapshot position (0-based epoch, steps done in it) as replay's
+    (--epoch, --step), both from 1: the snapshot is the state before that step."""
+    if kept is None:
+        return None
+    epoch, done = kept
+    if steps_per_epoch and done >= steps_per_epoch:
+        return epoch + 2, 1
+    return epoch + 1, done + 1
+
+
+def save_checkpoint(model: Any, path: Path, at: tuple[int, int], global_step: int
+                    ) -> dict[str, Any]:
+    """Save the model (holding the last finite state) and its sidecar; what the report says."""
+    from nandoc.loading.checkpoint import write_sidecar
+
+    guard_checkpoint_path(path)  # again: a file may have appeared there meanwhile
+    epoch, step = at
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    write_sidecar(path, epoch, step, saved_by="NanDoctor", global_step=global_step)
+    return {"path": str(path), "epoch": epoch, "step": step, "global_step": global_step,
+            "replay": f"nandoc replay --from {path} --epoch {epoch} --step {step}"}
+
+
+def current_strategy() -> Any:
+    """The tf.distribute strategy whose scope is open, or None."""
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+
+
+def multi_worker(strategy: Any) -> bool:
+    """Whether `strategy` is a MultiWorkerMirroredStrategy across more than one replica, under
+    which Keras 3's own fit fails (TF 2.21 / Keras 3.15: "Attempt to convert a value
+    (PerReplica...)"). A single local worker trains as without a strategy."""
+    import tensorflow as tf
+
+    if strategy is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return int(getattr(strategy, "num_replicas_in_sync", 1) or 1) > 1
+
+
+MULTI_WORKER = ("nandoc: NanDoctor cannot watch this run: Keras 3's fit does not support "
+                "MultiWorkerMirroredStrategy across workers today (it fails with \"Attempt to "
+                "convert a value (PerReplica...)\"), so NanDoctor stays off; to find the NaN, "
+                "run `nandoc replay` on a single worker, or train with MirroredStrategy on one "
+                "machine and NanDoctor.\n")
+
+
+def finite_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None  # JSON has no NaN

@@ -30,7 +30,6 @@ function is put back at `on_train_end`.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import warnings
@@ -84,6 +83,16 @@ class NanDoctor(keras.callbacks.Callback):
         tensorboard_dir: a folder (created if missing) for TensorBoard events, written at the
             end of fit from the step log: `nandoc/loss` per step and, at the first non-finite
             step, the text summaries `nandoc/first_nonfinite` and `nandoc/finding`.
+        checkpoint_path: a `.keras` file where, at the first NaN, the last finite state
+            (weights and optimizer state, as kept for the restore) is saved with
+            `model.save`, with a `<name>.keras.json` sidecar holding the epoch and step it
+            stands before: `nandoc replay --from <it> --epoch E --step S` picks up there (the
+            report's `first_nonfinite.checkpoint` says E and S). Checked at construction like
+            `report_path`; an existing file is replaced only if NanDoctor wrote it.
+
+    Under a MultiWorkerMirroredStrategy across several workers (Keras 3's fit does not support
+    it today, and fails before any callback runs) NanDoctor, constructed in the strategy's
+    scope, prints one line saying so and stays off.
     """
 
     def __init__(self, on_nan: str = "stop", report_path: str | os.PathLike | None =
@@ -91,7 +100,8 @@ class NanDoctor(keras.callbacks.Callback):
                  verbose: bool = True, data: tuple[Any, Any] | None = None,
                  sources: Sequence[Any] = (), stream: TextIO | None = None,
                  max_restores: int = 3,
-                 tensorboard_dir: str | os.PathLike | None = None) -> None:
+                 tensorboard_dir: str | os.PathLike | None = None,
+                 checkpoint_path: str | os.PathLike | None = None) -> None:
         super().__init__()
         from nandoc import require_tensorflow_backend
 
@@ -104,6 +114,10 @@ class NanDoctor(keras.callbacks.Callback):
         self.report_path = Path(report_path) if report_path is not None else None
         if self.report_path is not None:  # now, not at the NaN hours later: a clear ValueError
             at_nan.guard_report_path(self.report_path, tuple(sources))
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+        if self.checkpoint_path is not None:
+            at_nan.guard_checkpoint_path(self.checkpoint_path, tuple(sources), self.report_path)
+        self.checkpoint: dict[str, Any] | None = None  # where the last finite state was saved
         self.tensorboard_dir = Path(tensorboard_dir) if tensorboard_dir is not None else None
         if self.tensorboard_dir is not None:
             from nandoc.watch.tensorboard import check_folder
@@ -124,6 +138,8 @@ class NanDoctor(keras.callbacks.Callback):
         self._built: tuple | None = None  # (model, Keras' train function, ours): kept across fits
         self._snapshot = DeviceSnapshot()
         self._reset_state()
+        self._said_multi_worker = False  # Keras' fit fails before any callback hook under it
+        self._multi_worker(at_nan.current_strategy())
 
     # -- state -------------------------------------------------------------------------------
 
@@ -149,6 +165,7 @@ class NanDoctor(keras.callbacks.Callback):
         self._reset_state()
         self._snapshot.clear()
         self.report, self.first_nonfinite, self.restores = None, None, 0
+        self.checkpoint = None
         opt = getattr(self.model, "optimizer", None)
         self.steplog.optimizer = type(opt).__name__ if opt is not None else None
         if keras.backend.backend() != "tensorflow" or not hasattr(self.model, "_make_function"):
@@ -159,6 +176,8 @@ class NanDoctor(keras.callbacks.Callback):
 
         self._tf = tf
         model = self.model
+        if self._multi_worker(getattr(model, "distribute_strategy", None)):
+            return
         self._build_optimizer(model)
         current = model.train_function
         # A fit that raised never reached on_train_end: our function may still be installed.
@@ -320,18 +339,24 @@ class NanDoctor(keras.callbacks.Callback):
         where_kept = self._snapshot_at
         if self.report is None:
             self._failing_step = global_step
+            value = at_nan.finite_float(loss)
             facts = {
                 "epoch": epoch + 1, "step": step + 1, "global_step": global_step,
-                "loss": _float(loss), "loss_finite": _float(loss) is not None,
+                "loss": value, "loss_finite": value is not None,
                 "nonfinite_weights": bad_weights[:20],
                 "weights_restored": restored,
                 "restored_from": ({"epoch": where_kept[0] + 1, "step": where_kept[1]}
                                   if restored and where_kept else None),
             }
+            if self.checkpoint_path is not None:
+                facts["checkpoint"] = self._save_checkpoint(restored, where_kept)
             self.report, first = at_nan.diagnose_batch(self.model, batches, self.data,
                                                        self.sources, self.steplog, facts)
             self.first_nonfinite = first.to_dict()
             at_nan.publish(self.report, self.report_path, self.verbose, self.stream)
+            if self.verbose and self.checkpoint is not None:
+                self._print(f"nandoc: the last finite state is saved to {self.checkpoint['path']};"
+                            f" replay from it: {self.checkpoint['replay']}\n")
         elif self.verbose:
             self._print(f"nandoc: non-finite values again at epoch {epoch + 1}, step "
                         f"{step + 1}; weights restored ({self.restores + 1} restores).\n")
@@ -345,15 +370,30 @@ class NanDoctor(keras.callbacks.Callback):
             self._print(f"nandoc: stopping training: {why}.\n")
         self.model.stop_training = True
 
+    def _save_checkpoint(self, restored: bool, kept: tuple[int, int] | None
+                         ) -> dict[str, Any] | str:
+        """The restored (last finite) state to checkpoint_path; what the report says."""
+        at = at_nan.resume_point(kept, (self.params or {}).get("steps"))
+        if not restored or at is None:
+            return "not saved: no finite state had been kept"
+        done = self._global_step - self._since_snapshot  # the kept state's global step
+        try:
+            self.checkpoint = at_nan.save_checkpoint(self.model, self.checkpoint_path, at,
+                                                     global_step=max(done, 0) + 1)
+        except Exception as exc:  # never break the user's training because of nandoc
+            self._print(f"nandoc: the checkpoint was not saved: {exc}\n")
+            return f"not saved: {type(exc).__name__}: {exc}"
+        return self.checkpoint
+
+    def _multi_worker(self, strategy: Any) -> bool:
+        """Under a MultiWorkerMirroredStrategy across workers: say so, once, and stay off."""
+        if not at_nan.multi_worker(strategy):
+            return False
+        if not self._said_multi_worker:
+            self._print(at_nan.MULTI_WORKER)
+            self._said_multi_worker = True
+        return True
+
     def _print(self, text: str) -> None:
         at_nan.say(self.stream or sys.stderr, text)
 
-
-def _float(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None  # JSON has no NaN

@@ -22,6 +22,7 @@ from nandoc.config import Config
 from nandoc.errors import DataError
 from nandoc.loading import sample as sampling
 from nandoc.loading.model_input import ModelInput, window_length
+from nandoc.loading.shards import ShardMap
 from nandoc.loading.structured import named_split, split_at
 from nandoc.loading.table import DataScan, ScanPlan, Table, scan_table
 from nandoc.loading.tablefile import shown_name
@@ -79,6 +80,14 @@ class Dataset:
     # every column of the data file that is not a feature, with why: (column, why)
     unused_columns: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()  # how the data file was read, when not plainly (encoding...)
+    shards: ShardMap | None = None  # [data] path is a shard set: rows number across shards
+    val_shards: ShardMap | None = None  # the same for validation_path
+
+    def shard_map(self, split: Split | None) -> ShardMap | None:
+        """The shards `split`'s rows number across, or None for one file."""
+        if split is not None and self.val is split and self.val.path != self.train.path:
+            return self.val_shards
+        return self.shards
 
     @property
     def tabular(self) -> bool:
@@ -288,7 +297,8 @@ def build_dataset(table: Table, scan: DataScan, cfg: Config, model_input: ModelI
     return Dataset(features, targets, train, val, window, stride, ignored, sampled, labels,
                    inputs=cfg.inputs, outputs=cfg.outputs,
                    unused_columns=unused_columns(table, scan.columns, cfg, features, targets),
-                   notes=notes)
+                   notes=notes, shards=scan.shards,
+                   val_shards=val_scan.shards if val_table is not None and val_scan else None)
 
 
 def _require_columns(table: Table, names: tuple[str, ...]) -> None:

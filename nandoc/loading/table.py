@@ -29,9 +29,11 @@ from nandoc.loading.csvfile import csv_error, trailing_blank_lines
 from nandoc.loading.frames import array_frame
 from nandoc.loading.numbers import NumberFormat
 from nandoc.loading.sample import KEEP_ALL_BYTES, KEEP_ALL_ROWS, RowCapture, RowSample, SamplePlan
+from nandoc.loading.shards import ShardMap, is_shard_set, open_shard_set
 from nandoc.loading.stats import FIRST_ROWS, FLOAT32_MAX, ColumnScan, ColumnStats
-from nandoc.loading.tablefile import NA_TOKENS, SUFFIXES, Table, numeric_dtype, open_table
+from nandoc.loading.tablefile import NA_TOKENS, SUFFIXES, Table, numeric_dtype
 from nandoc.loading.tablefile import POLARS_ERRORS as _POLARS_ERRORS
+from nandoc.loading.tablefile import open_table as open_file
 from nandoc.loading.targets import TargetAccumulator, TargetStats
 
 __all__ = ["ROW", "ColumnScan", "DataScan", "FIRST_ROWS", "FLOAT32_MAX", "NA_TOKENS",
@@ -53,6 +55,7 @@ class DataScan:
     columns: dict[str, ColumnScan] = field(default_factory=dict)
     targets: dict[str, TargetStats] = field(default_factory=dict)  # per planned target column
     sample: RowSample | None = None  # the rows kept for the model passes
+    shards: ShardMap | None = None  # a shard set: where each shard's rows begin
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,14 @@ class ScanPlan:
     seed: int = 0
     keep_all_rows: int = KEEP_ALL_ROWS
     keep_all_bytes: int = KEEP_ALL_BYTES
+
+
+def open_table(path: Path) -> Table:
+    """Open a data file, or a glob or folder of CSV or parquet shards as one table
+    (`shards.py`); raises DataError with a clear paragraph on anything unreadable."""
+    if is_shard_set(path):
+        return open_shard_set(path)
+    return open_file(path)
 
 
 def array_table(columns: dict[str, np.ndarray], rows: np.ndarray, name: str) -> Table:
@@ -197,9 +208,14 @@ def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event |
     stats = ColumnStats(columns)
     targets = {j: TargetAccumulator(c) for j, c in enumerate(columns) if c in plan.targets}
     capture = RowCapture(_plan_sample(table, plan), len(columns))
+    parts = table.shards or (table,)
     formats = [table.number_format(c) for c in columns]
     first_row, trailing, numbered = 1, 0, False
-    for df in _reading(table, text):
+    starts: list[int] = []
+    for i, df in _batches(parts, text):
+        if i >= len(starts):  # the next shard begins (an empty one yields no batch)
+            starts += [first_row] * (i + 1 - len(starts))
+            formats = [parts[i].number_format(c) or table.number_format(c) for c in columns]
         if stop is not None and stop.is_set():
             raise ScanStopped()
         n = df.height
@@ -229,11 +245,26 @@ def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event |
             capture.add(values)
         trailing = _trailing_blank(missing, trailing, n)
         first_row += n
-    drop = min(trailing, trailing_blank_lines(table.read_path)) if table.kind == "csv" else 0
+    drop = min(trailing, trailing_blank_lines(parts[-1].read_path)) \
+        if table.kind == "csv" else 0
     stats.drop_trailing(drop)
+    shards = None
+    if table.shards:
+        starts += [first_row] * (len(parts) - len(starts))  # shards with no rows
+        ends = [*starts[1:], first_row - drop]
+        shards = ShardMap(tuple(t.path.name for t in parts), tuple(starts),
+                          tuple(max(0, e - b) for b, e in zip(starts, ends, strict=True)))
     return DataScan(path=table.path, n_rows=first_row - 1 - drop, columns=stats.result(),
                     targets={acc.name: acc.result() for acc in targets.values()},
-                    sample=None if numbered else capture.result(drop))
+                    sample=None if numbered else capture.result(drop), shards=shards)
+
+
+def _batches(parts: tuple[Table, ...], text: frozenset[str]
+             ) -> Iterator[tuple[int, pl.DataFrame]]:
+    """(shard index, batch) for every batch of every shard, one shard at a time."""
+    for i, part in enumerate(parts):
+        for df in _reading(part, text):
+            yield i, df
 
 
 def _parse_error(table: Table, exc: BaseException) -> str:

@@ -57,6 +57,7 @@ class Table:
     number_formats: tuple[tuple[str, NumberFormat], ...] = ()  # column -> its spelling
     notes: tuple[str, ...] = ()  # how the file was read, when not plainly
     column_types: tuple[tuple[str, str], ...] = ()  # non-numeric parquet columns' types
+    shards: tuple[Table, ...] = ()  # a glob or folder of shards (`shards.py`): each one's table
 
     @property
     def file(self) -> str | None:
@@ -130,7 +131,8 @@ def _unpacked(path: Path, kind: str, compressed: str | None) -> tuple[Path, str 
 
 
 def open_table(path: Path) -> Table:
-    """Open `path`; raises DataError with a clear paragraph on anything unreadable."""
+    """Open `path`; raises DataError with a clear paragraph on anything unreadable (a shard
+    set opens through `table.open_table`)."""
     kind, compressed = _check_path(path)
     read, compression = _unpacked(path, kind, compressed)
     try:

@@ -54,12 +54,15 @@ def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: in
     the first step, which pays for tracing), a value turns non-finite, or Ctrl-C.
 
     `start_epoch` and `skip_steps` resume mid-run (the batches of an epoch are a function of the
-    seed and the epoch, so a resumed run sees the same batches as the original)."""
+    seed and the epoch, so a resumed run sees the same batches as the original). A resumed run's
+    `Failure.global_step` counts from the original run's start: the steps before `start_epoch`
+    and the `skip_steps` skipped are counted as done."""
     run_ = Watched(StepLog(layers=tuple(watched.layers),
                            optimizer=type(watched.optimizer).__name__))
     log = run_.log
     log.steps_per_epoch = -(-train.n // batch_size)
     total = 0
+    offset = (start_epoch - 1) * log.steps_per_epoch + min(skip_steps, log.steps_per_epoch)
     deadline = float("inf")
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
@@ -80,7 +83,8 @@ def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: in
                 if progress is not None:
                     progress(epoch, step, log.steps_per_epoch, stats)
                 if not stats.ok:
-                    run_.failure = Failure(epoch, step, total, "step", idx, "train", stats)
+                    run_.failure = Failure(epoch, step, offset + total, "step", idx, "train",
+                                           stats)
                     log.stopped_by = "nan"
                     return run_
                 if total == 1 and time_limit_s is not None:
@@ -92,7 +96,7 @@ def run(watched: WatchedStep, train: Split, val: Split | None, *, batch_size: in
                     log.stopped_by = "time"
                     return run_
             if val is not None and val.n:
-                failure = _validate(watched, val, batch_size, epoch, total, log)
+                failure = _validate(watched, val, batch_size, epoch, offset + total, log)
                 if failure is not None:
                     run_.failure = failure
                     log.stopped_by = "nan"

@@ -4,6 +4,7 @@ The watched step keeps its own in-graph copy of the same variables."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,106 @@ def state_variables(model: Any) -> list[Any]:
     """Everything a restore must put back: the model's variables and the optimizer's state."""
     opt = getattr(model, "optimizer", None)
     return list(model.variables) + (list(opt.variables) if opt is not None else [])
+
+
+# The step's own gradients, activations and optimizer temporaries need room next to the
+# snapshot: it is taken only when it fills at most this fraction of the free memory.
+SNAPSHOT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """Where the watched step keeps the copy it restores after a non-finite step: "device" (in
+    the compiled step, every step), "host" (a numpy copy before every step: a GPU too full
+    for a second copy) or "skipped" (no room anywhere: a non-finite update is still never
+    applied, but a non-finite BatchNormalization statistic or update is not undone)."""
+
+    where: str
+    bytes: int  # the size of one copy
+    free: int | None  # bytes free where it was measured (None: unknown, taken as enough)
+    why: str
+
+    def as_extra(self) -> dict[str, Any]:
+        """`report.extra["snapshot"]`."""
+        return {"where": self.where, "bytes": self.bytes, "why": self.why}
+
+
+def state_bytes(variables: list[Any]) -> int:
+    """The size of a copy of `variables`, from their shapes and dtypes (nothing is read)."""
+    total = 0
+    for v in variables:
+        size = int(np.prod([int(d) for d in v.shape])) if len(v.shape) else 1
+        total += size * np.dtype(_np_dtype(v.dtype)).itemsize
+    return total
+
+
+def _np_dtype(dtype: Any) -> Any:
+    name = getattr(dtype, "name", None) or str(dtype)
+    return {"bfloat16": np.float16, "resource": np.int64}.get(name, name)
+
+
+def host_available() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def device_available(device: str) -> int | None:
+    """Free memory of a GPU in bytes: its total (nvidia-smi) less what TensorFlow holds
+    (`get_memory_info`); None when unknown. For "CPU" the host's available memory."""
+    if not device.upper().startswith("GPU"):
+        return host_available()
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    index = device.split(":")[-1] if ":" in device else "0"
+    try:
+        out = subprocess.run([smi, "--query-gpu=memory.free", "--format=csv,noheader,nounits",
+                              "-i", index], capture_output=True, text=True, timeout=10,
+                             check=True).stdout
+        return int(float(out.strip().splitlines()[0]) * 2**20)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def plan_snapshot(variables: list[Any], *, device: str = "CPU", device_free: int | None = None,
+                  host_free: int | None = None, measure: bool = True) -> SnapshotPlan:
+    """Decide where the step's snapshot of `variables` goes. `device_free` / `host_free` are
+    budgets in bytes; left None they are measured (unless `measure` is False: then unknown,
+    which counts as room enough). On a CPU the device is the host: a host copy would take
+    the same memory, so it is the device copy or none."""
+    need = state_bytes(variables)
+    on_gpu = device.upper().startswith("GPU")
+    if device_free is None and measure:
+        device_free = device_available(device)
+    if device_free is None or need <= SNAPSHOT_SHARE * device_free:
+        why = ("free memory unknown" if device_free is None else
+               f"{_mib(need)} fits in {_mib(device_free)} free on {device}")
+        return SnapshotPlan("device", need, device_free, why)
+    if on_gpu:
+        if host_free is None and measure:
+            host_free = host_available()
+        if host_free is not None and need <= SNAPSHOT_SHARE * host_free:
+            return SnapshotPlan("host", need, host_free,
+                                f"{_mib(need)} does not fit next to training in {_mib(device_free)}"
+                                f" free on {device}; copied to the host before each step")
+    return SnapshotPlan("skipped", need, device_free,
+                        f"{_mib(need)} does not fit next to training in {_mib(device_free)} free "
+                        f"on {device}: a non-finite update is still never applied, but a "
+                        "non-finite normalization statistic or update is not undone")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
 
 
 def snapshot(model: Any) -> list[np.ndarray]:

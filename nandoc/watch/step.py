@@ -6,6 +6,12 @@ device; the update is applied only when the loss and every gradient are finite, 
 forward pass (BatchNormalization statistics) or the update itself leaves a non-finite variable,
 the snapshot is restored inside the same step. So the state after a failing step is exactly the
 last finite state, and nothing has to be copied to the host while training is healthy.
+
+That copy is as large as the state itself (weights and optimizer moments: 3x the weights with
+Adam), so it is planned first (`watch.state.plan_snapshot`): when it does not fit in half the
+free memory of the device, it is taken on the host before every step (a GPU short of memory)
+or skipped (then a non-finite update is still never applied, but a non-finite BatchNormalization
+statistic or update stays). `snapshot_plan.as_extra()` is what the report shows.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from nandoc.watch.state import SnapshotPlan, plan_snapshot
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,24 @@ def _owners(model: Any) -> dict[int, str]:
     return out
 
 
+def _device_of(variables: list[Any]) -> str:
+    """'GPU:0' or 'CPU': where the first variable lives."""
+    for v in variables:
+        name = str(getattr(getattr(v, "value", v), "device", "") or "")
+        if "GPU" in name.upper():
+            return "GPU:" + name.rsplit(":", 1)[-1]
+        if name:
+            return "CPU"
+    return "CPU"
+
+
 class WatchedStep:
     """Compiled train and validation steps for `model` with its compiled loss and optimizer."""
 
-    def __init__(self, model: Any, jit_compile: bool = False):
+    def __init__(self, model: Any, jit_compile: bool = False,
+                 snapshot: SnapshotPlan | None = None):
+        """`snapshot`: where to keep the restore copy; planned against the free memory of
+        the device the variables live on when None."""
         import tensorflow as tf
 
         self.model = model
@@ -68,8 +90,10 @@ class WatchedStep:
         self.trainable = list(model.trainable_variables)
         self.optimizer.build(self.trainable)
         self.state = list(model.variables) + list(self.optimizer.variables)
-        self._snapshot = [tf.Variable(v, trainable=False, name="nandoc_snapshot")
-                          for v in self.state]
+        self.snapshot_plan = snapshot or plan_snapshot(self.state, device=_device_of(self.state))
+        self._snapshot = ([tf.Variable(v, trainable=False, name="nandoc_snapshot")
+                           for v in self.state] if self.snapshot_plan.where == "device" else [])
+        self._host: list[np.ndarray] | None = None
         owners = _owners(model)
         paths = [owners.get(id(v)) or _layer_of(getattr(v, "path", v.name))
                  for v in self.trainable]
@@ -85,7 +109,7 @@ class WatchedStep:
     def _train_step(self, x, y):
         import tensorflow as tf
 
-        for snap, var in zip(self._snapshot, self.state, strict=True):
+        for snap, var in zip(self._snapshot, self.state, strict=False):
             snap.assign(var)
         with tf.GradientTape() as tape:
             y_pred = self.model(x, training=True)
@@ -112,7 +136,7 @@ class WatchedStep:
         keep = grads_ok & state_ok
 
         def restore():
-            for snap, var in zip(self._snapshot, self.state, strict=True):
+            for snap, var in zip(self._snapshot, self.state, strict=False):  # none off-device
                 var.assign(snap)
             return tf.constant(False)
 
@@ -128,8 +152,13 @@ class WatchedStep:
         return tf.cast(loss, tf.float32)
 
     def train(self, x: np.ndarray, y: np.ndarray) -> StepStats:
+        if self.snapshot_plan.where == "host":
+            self._host = [np.array(v.numpy(), copy=True) for v in self.state]
         out = self._train(x, y)
         loss, gnorm, lnorms, lfin, lwfin, state_ok, applied = (o.numpy() for o in out)
+        if not applied and self._host is not None:
+            for var, value in zip(self.state, self._host, strict=True):
+                var.assign(value)
         return StepStats(float(loss), float(gnorm), lnorms, lfin, lwfin, bool(state_ok),
                          bool(applied))
 

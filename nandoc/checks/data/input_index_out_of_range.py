@@ -15,6 +15,7 @@ from nandoc.core.registry import check
 from nandoc.instrument.model_graph import walk_layers
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.named import Named
+from nandoc.loading.shards import shard_location
 
 CAUSE = "input-index-out-of-range"
 
@@ -66,6 +67,7 @@ def input_index_out_of_range(model: Any, data: Dataset) -> Iterator[Finding]:
             cols = [features[j % len(features)] for j in
                     np.unique(np.nonzero(bad)[1])] if features else []
             rows = [int(r) for r in split.rows[rows_bad]]
+            file, local, where = shard_location(data.shard_map(split), rows[:10], split.file)
             yield Finding(
                 cause=CAUSE, severity=Severity.ERROR, confidence=0.95,
                 title=(f"ids up to {int(values.max())} feed Embedding '{path}' of input_dim "
@@ -76,9 +78,9 @@ def input_index_out_of_range(model: Any, data: Dataset) -> Iterator[Finding]:
                           + (f", in column(s) {', '.join(map(repr, cols[:5]))}" if cols else "")
                           + ". On CPU the Embedding lookup raises InvalidArgumentError at the "
                           "first batch holding one; on GPU it silently returns zeros for them, "
-                          "and the model trains on wrong inputs."),
+                          "and the model trains on wrong inputs." + where),
                 location=Location(kind="data", layer=path, column=cols[0] if cols else None,
-                                  rows=tuple(rows[:10]), file=split.file),
+                                  rows=local, file=file),
                 fix=(f"Size the Embedding to the vocabulary (input_dim >= {int(values.max()) + 1}),"
                      f" or map unknown ids to an out-of-vocabulary index before the model."),
                 measured={"input_dim": dim, "max": float(values.max()),

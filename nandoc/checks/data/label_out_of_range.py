@@ -11,6 +11,7 @@ from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
+from nandoc.loading.shards import shard_location
 
 BINARY = {"binary_crossentropy", "binary_focal_crossentropy"}
 SPARSE = {"sparse_categorical_crossentropy"}
@@ -53,11 +54,12 @@ def _per_output(data: Dataset, loss: list[LossInfo], model: Any
 
 def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, rows: list[int],
              measured: dict, data: Dataset) -> Finding:
+    file, local, where = shard_location(data.shards, rows[:10], data.train.file)
     return Finding(
         cause="label-out-of-range", severity=Severity.ERROR, confidence=0.95, title=title,
-        evidence=evidence, fix=fix, measured=measured,
-        location=Location(kind="data", column=column, rows=tuple(rows[:10]) or None,
-                          name=info.name, file=data.train.file),
+        evidence=evidence + where, fix=fix, measured=measured,
+        location=Location(kind="data", column=column, rows=local or None,
+                          name=info.name, file=file),
     )
 
 

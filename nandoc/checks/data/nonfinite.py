@@ -68,6 +68,26 @@ def _array_finding(name: str, role: str, c: ColumnScan, scanned: ScannedFile,
                   "overflow32": c.n_overflow32, "rows_total": c.n_rows, "files": names[:10]})
 
 
+def _located(scanned: ScannedFile, name: str, rows: list[int], n_bad: int
+             ) -> tuple[Location, str, dict]:
+    """(the location, the rows as the evidence names them, measured extras). A shard set's
+    rows are named within their shard: `file` is the first bad row's shard, `rows` those of
+    that shard; the evidence (and measured 'shards') names every shard the rows fall in."""
+    shards = scanned.scan.shards
+    table = scanned.table
+    if shards is None:
+        return (Location(kind="data", column=name, rows=tuple(rows), lines=table.lines_of(rows),
+                         file=table.file), rows_phrase(rows, n_bad), {})
+    file, local, phrase = shards.where(rows)
+    part = next((t for t in table.shards if t.path.name == file), None)
+    more = n_bad - len(rows)
+    shown = phrase + (f" ({more} more not listed)" if more > 0 else "")
+    return (Location(kind="data", column=name, rows=local, file=file,
+                     lines=part.lines_of(list(local)) if part is not None else None), shown,
+            {"shards": [{"file": f, "rows": r[:10]} for f, r in shards.locate(rows)][:10],
+             "shard_count": len(shards)})
+
+
 def fixes(finding: Finding) -> list[Candidate]:
     return [Candidate(finding.cause, "drop the rows with non-finite values",
                       remedies.drop_nonfinite_rows)]
@@ -92,20 +112,19 @@ def nonfinite(scan: list[ScannedFile], data: Dataset):
                      f"empty in every row" if empty else
                      f"{plural(c.n_bad, 'non-finite cell')} in {role} column '{name}' of "
                      f"{scanned.table.path.name}")
+            where, shown, measured = _located(scanned, name, rows, c.n_bad)
             yield Finding(
                 cause="data-nonfinite",
                 severity=Severity.ERROR,
                 confidence=0.97,
                 title=title,
                 evidence=(f"{_kinds(c)} in {c.n_bad} of {c.n_rows} rows ({share:.1%}); first at "
-                          f"{rows_phrase(rows, c.n_bad)}. Each becomes NaN in the input batch; "
+                          f"{shown}. Each becomes NaN in the input batch; "
                           f"NaN spreads through every layer it touches, then into the loss "
                           f"and, after one update, into the weights."),
-                location=Location(kind="data", column=name, rows=tuple(rows),
-                                  lines=scanned.table.lines_of(rows),
-                                  file=scanned.table.file),
+                location=where,
                 fix=_fix(c, role),
                 measured={"cells": c.n_bad, "missing": c.n_missing, "text": c.n_text,
                           "nan": c.n_nan, "inf": c.n_posinf + c.n_neginf,
-                          "overflow32": c.n_overflow32, "rows_total": c.n_rows},
+                          "overflow32": c.n_overflow32, "rows_total": c.n_rows, **measured},
             )

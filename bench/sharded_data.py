@@ -1,0 +1,152 @@
+"""Sharded data: `nandoc check` on a glob of parquet shards totalling ~10 GB, next to pandas
+reading the same shards, measured in the same run.
+
+    python bench/sharded_data.py [--gb 10] [--dir /tmp/nandoc-shards] [--shard-mb 256]
+                                 [--pyarrow-path DIR]
+
+It writes into --dir (kept, and reused when the shards for this --gb are already there) parquet
+shards part-1.parquet .. part-N.parquet (--shard-mb each) of 8 float64 features and a 0/1
+label, generated in chunks of CHUNK_ROWS rows and written with polars one shard at a time (the
+writer holds one shard at most), one NaN planted in the last shard; and a tiny Keras model.
+pandas.read_parquet needs pyarrow: pass --pyarrow-path when the environment lacks it.
+Then it runs, each in its own subprocess with its peak resident memory (`os.wait4`,
+ru_maxrss of the child), one round (the file cache is warmed first by reading every shard):
+
+  pandas  a script calling pandas.read_parquet(shard) on every shard in order, keeping nothing
+          (each frame is dropped before the next is read: reading every shard, not holding them)
+  check   nandoc check model.keras '<dir>/part-*.parquet' --target label --format json
+
+and prints the figures, the time ratio, and whether the report named the NaN's shard and row.
+Targets: check at most 1.5 GiB peak (TensorFlow included) and no slower than pandas.
+Not part of the test suite (minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NO_COLOR": "1"}
+FEATURES = 8
+CHUNK_ROWS = 1_000_000
+ROW_BYTES = (FEATURES + 1) * 8
+NAN_ROW = 123_457  # the NaN's row within the last shard (from 1)
+
+PANDAS = """
+import sys, pandas
+for p in sys.argv[1:]:
+    frame = pandas.read_parquet(p)
+    del frame
+"""
+MAKE_MODEL = f"""
+import sys, keras
+m = keras.Sequential([keras.Input(({FEATURES},)), keras.layers.Dense(16, activation="relu"),
+                      keras.layers.Dense(1, activation="sigmoid")])
+m.compile(optimizer="adam", loss="binary_crossentropy")
+m.save(sys.argv[1])
+"""
+
+
+def write_shards(d: Path, gb: float, shard_mb: int) -> list[Path]:
+    import numpy as np
+    import polars as pl
+
+    total_rows = int(gb * 1e9 / ROW_BYTES)
+    per_shard = max(1, int(shard_mb * 2**20 / ROW_BYTES))
+    n = -(-total_rows // per_shard)
+    d.mkdir(parents=True, exist_ok=True)
+    stamp = d / f"shards-{gb:g}gb-{shard_mb}mb.done"
+    paths = [d / f"part-{i}.parquet" for i in range(1, n + 1)]
+    if stamp.exists() and all(p.exists() for p in paths):
+        print(f"reusing {n} shards in {d}")
+        return paths
+    for old in d.glob("part-*.parquet"):
+        old.unlink()
+    rng = np.random.default_rng(0)
+    names = [f"f{j}" for j in range(FEATURES)] + ["label"]
+    t0 = time.perf_counter()
+    for i, path in enumerate(paths, 1):
+        rows = per_shard if i < n else total_rows - per_shard * (n - 1)
+        chunks, done = [], 0
+        while done < rows:  # generated in chunks; one shard (--shard-mb) held at a time
+            k = min(CHUNK_ROWS, rows - done)
+            x = rng.normal(size=(k, FEATURES))
+            y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float64)
+            if i == n and done < NAN_ROW <= done + k:
+                x[NAN_ROW - done - 1, 3] = np.nan
+            chunks.append(pl.DataFrame(dict(zip(names, [*x.T, y], strict=True))))
+            done += k
+        pl.concat(chunks, rechunk=False).write_parquet(path, compression="snappy",
+                                                       row_group_size=CHUNK_ROWS)
+        del chunks
+        print(f"wrote {path.name} ({rows} rows) {time.perf_counter() - t0:.0f} s", flush=True)
+    stamp.write_text("ok\n")
+    return paths
+
+
+def timed(args: list[str], env: dict | None = None) -> tuple[float, float, int, str]:
+    """(seconds, peak RSS MiB, exit code, stdout) of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, cwd=REPO)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gb", type=float, default=10.0)
+    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "nandoc-shards")
+    ap.add_argument("--shard-mb", type=int, default=256)
+    ap.add_argument("--pyarrow-path", default="",
+                    help="a folder holding pyarrow (pip install --target DIR pyarrow), added to "
+                         "the pandas child's PYTHONPATH when the environment lacks it: "
+                         "pandas.read_parquet needs pyarrow")
+    a = ap.parse_args()
+    paths = write_shards(a.dir, a.gb, a.shard_mb)
+    size = sum(p.stat().st_size for p in paths)
+    model = a.dir / "model.keras"
+    if not model.exists():
+        subprocess.run([sys.executable, "-c", MAKE_MODEL, str(model)], env=ENV, check=True)
+    for p in paths:  # warm the file cache
+        with p.open("rb") as fh:
+            while fh.read(64 * 2**20):
+                pass
+    pattern = str(a.dir / "part-*.parquet")
+    pd_env = {**ENV, "PYTHONPATH": os.pathsep.join(
+        x for x in (a.pyarrow_path, ENV.get("PYTHONPATH", "")) if x)}
+    pd_s, pd_mb, pd_rc, _ = timed([sys.executable, "-c", PANDAS, *map(str, paths)], pd_env)
+    ck_s, ck_mb, ck_rc, out = timed([sys.executable, "-m", "nandoc", "check", str(model),
+                                     pattern, "--target", "label", "--format", "json"])
+    named = False
+    try:
+        report = json.loads(out)
+        named = any(f["cause"] == "data-nonfinite"
+                    and f["location"].get("file") == paths[-1].name
+                    and f["location"].get("rows") == [NAN_ROW] for f in report["findings"])
+    except (ValueError, KeyError):
+        report = None
+    print(f"\n{len(paths)} shards, {size / 1e9:.2f} GB on disk, {a.dir}")
+    print("| what | s | MB/s | peak MiB | exit |")
+    print("| --- | --- | --- | --- | --- |")
+    for what, s, mb, rc in (("pandas.read_parquet, shard by shard, keeping nothing", pd_s, pd_mb,
+                             pd_rc),
+                            ("`nandoc check` on the glob (TensorFlow included)", ck_s, ck_mb,
+                             ck_rc)):
+        print(f"| {what} | {s:.1f} | {size / 1e6 / s:.0f} | {mb:.0f} | {rc} |")
+    print(f"\ncheck / pandas time: {ck_s / pd_s:.2f}x; check peak {ck_mb / 1024:.2f} GiB "
+          f"(target <= 1.5); NaN named as row {NAN_ROW} of {paths[-1].name}: "
+          f"{'yes' if named else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Big models, tested small: a ~200 k-parameter transformer with the structure of
+bench/big_model.py's 35 M one (token Embedding + position embedding, MultiHeadAttention + FFN +
+LayerNormalization blocks, a classification head), and the memory-relevant behaviour that
+matters at 50 M parameters: the layer pass keeps no per-layer weight copies and makes no
+whole-array float64 copies; the watched step's snapshot is planned against the free memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, write_csv
+
+VOCAB, D, HEADS, FFN, BLOCKS, T, CLASSES, N = 1500, 64, 4, 256, 2, 16, 4, 256
+ENV = {**os.environ, "NO_COLOR": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _transformer():
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((T,), dtype="int32", name="tokens")
+    x = layers.Embedding(VOCAB, D, name="tok_emb")(inp)
+    x = x + layers.Embedding(T, D, name="pos_emb")(keras.ops.arange(T))
+    for i in range(BLOCKS):
+        a = layers.MultiHeadAttention(HEADS, D // HEADS, name=f"mha{i}")(x, x)
+        x = layers.LayerNormalization(name=f"ln{i}a")(x + a)
+        f = layers.Dense(FFN, activation="gelu", name=f"ffn{i}a")(x)
+        x = layers.LayerNormalization(name=f"ln{i}b")(x + layers.Dense(D, name=f"ffn{i}b")(f))
+    y = layers.Dense(CLASSES, name="head")(layers.GlobalAveragePooling1D(name="pool")(x))
+    m = keras.Model(inp, y, name="small_transformer")
+    m.compile(optimizer=keras.optimizers.Adam(1e-3),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return m
+
+
+@pytest.fixture(scope="module")
+def transformer(tmp_path_factory):
+    """(model, model path, data csv, tokens, labels)."""
+    d = tmp_path_factory.mktemp("big")
+    m = _transformer()
+    assert 150_000 < m.count_params() < 300_000
+    path = d / "model.keras"
+    m.save(path)
+    rng = np.random.default_rng(0)
+    tok = rng.integers(1, VOCAB, size=(N, T))
+    lab = rng.choice(CLASSES, size=N, p=[0.4, 0.3, 0.2, 0.1])
+    csv = write_csv(d / "data.csv", [f"t{j}" for j in range(T)] + ["label"],
+                    [[*r, int(label)] for r, label in zip(tok, lab, strict=True)])
+    return m, path, csv, tok.astype("int32"), lab
+
+
+def _arrays_in(obj, seen=None):
+    """Every numpy array reachable from a record's fields (dataclasses, tuples, lists)."""
+    import dataclasses
+
+    seen = seen if seen is not None else set()
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [a for f in dataclasses.fields(obj) for a in _arrays_in(getattr(obj, f.name), seen)]
+    if isinstance(obj, (tuple, list)):
+        return [a for v in obj for a in _arrays_in(v, seen)]
+    if isinstance(obj, dict):
+        return [a for v in obj.values() for a in _arrays_in(v, seen)]
+    return []
+
+
+def test_layer_pass_keeps_no_weight_or_activation_copies(transformer):
+    from nandoc.instrument.batches import Batch
+    from nandoc.instrument.layers import run_layer_pass
+
+    m, _, _, tok, lab = transformer
+    idx = np.arange(32)
+    batch = Batch("first", idx, tok[idx], lab[idx], idx + 1, "the first 32")
+    lp = run_layer_pass(m, None, batch)
+    assert lp.first_nonfinite is None and lp.loss is not None and np.isfinite(lp.loss)
+    names = [r.name for r in lp.layers]
+    assert "mha0" in names and "ffn1a" in names and "head" in names
+    # every trainable weight measured once, its gradient reached
+    assert len(lp.weights) == len(m.trainable_variables)
+    assert all(w.grad_norm is not None and w.grad_norm > 0 for w in lp.weights)
+    # records are plain data: no numpy array anywhere in any layer record
+    assert _arrays_in(lp.layers) == []
+    emb = next(w for w in lp.weights if w.name == "tok_emb/embeddings")
+    assert emb.finite and 0 < emb.max_abs < 1
+
+
+def test_layer_measurements_make_no_float64_copy():
+    from nandoc.instrument.measure import grad_summary, health, stats
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(64, 16, 4096)).astype(np.float32)  # 16 MiB; float64 would be 32 MiB
+    a[3, 2, 1] = np.nan
+    rows = np.arange(1, 65)
+    clean = np.nan_to_num(a)
+    tracemalloc.start()
+    try:
+        s = stats([a], rows)
+        _, peak_stats = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        stats([clean], rows)
+        _, peak_clean = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        finite, top = health(a)
+        norm, grad_finite = grad_summary([clean])
+        _, peak_other = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert s["nonfinite_rows"] == (4,) and 0 < s["finite_fraction"] < 1
+    assert s["max_abs"] == pytest.approx(float(np.nanmax(np.abs(a))))
+    assert not finite and top == s["max_abs"] and grad_finite
+    assert norm == pytest.approx(float(np.sqrt(np.nansum(a.astype(np.float64) ** 2))), rel=1e-6)
+    # a float64 copy of the array would be 2x its size: the temporaries stay well below it
+    # (with a NaN, one float32 copy of the finite values is made for the histogram)
+    assert peak_clean < 0.75 * a.nbytes, peak_clean  # two bool masks: 0.5x
+    assert peak_stats < 1.5 * a.nbytes, peak_stats
+    assert peak_other < 0.25 * a.nbytes, peak_other
+
+
+def _bn_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                          keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(1)])
+    m.compile(optimizer="adam", loss="mse")
+    return m
+
+
+def test_snapshot_plan_against_budgets():
+    from nandoc.watch.state import plan_snapshot, state_bytes, state_variables
+
+    m = _bn_model()
+    m.optimizer.build(m.trainable_variables)
+    variables = state_variables(m)
+    need = state_bytes(variables)
+    assert need == sum(int(np.asarray(v.numpy()).nbytes) for v in variables)
+    assert plan_snapshot(variables, device="CPU", device_free=10 * need).where == "device"
+    cpu = plan_snapshot(variables, device="CPU", device_free=need)  # no room next to training
+    assert cpu.where == "skipped" and cpu.bytes == need and "not undone" in cpu.why
+    gpu = plan_snapshot(variables, device="GPU:0", device_free=need, host_free=10 * need)
+    assert gpu.where == "host"
+    assert plan_snapshot(variables, device="GPU:0", device_free=need,
+                         host_free=need).where == "skipped"
+    assert plan_snapshot(variables, device="CPU", measure=False).where == "device"
+    assert set(gpu.as_extra()) == {"where", "bytes", "why"}
+    # measured for real: this machine has room for a few kB
+    assert plan_snapshot(variables).where == "device"
+
+
+@pytest.mark.parametrize("where", ["host", "skipped"])
+def test_watched_step_without_device_snapshot(where):
+    """A NaN batch turns BatchNormalization's moving statistics NaN in the forward pass: the
+    host snapshot puts them back; with none, the step still refuses the update but the
+    statistics stay NaN (what the report's `snapshot.why` says)."""
+    from nandoc.watch.state import SnapshotPlan, state_variables
+    from nandoc.watch.step import WatchedStep
+
+    m = _bn_model()
+    step = WatchedStep(m, snapshot=SnapshotPlan(where, 0, 0, "test budget"))
+    assert step._snapshot == []  # no second copy of the state on the device
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = x[:, :1]
+    assert step.train(x, y).ok
+    assert len(state_variables(m)) == len(step.state)
+    before = [np.array(v.numpy()) for v in m.trainable_variables]
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    stats = step.train(bad, y)
+    assert not stats.ok
+    after = [np.array(v.numpy()) for v in m.trainable_variables]
+    assert all(np.array_equal(b, a) for b, a in zip(before, after, strict=True))  # not applied
+    bn = m.get_layer("bn").moving_mean.numpy()
+    assert np.isfinite(bn).all() == (where == "host")
+
+
+def test_check_on_a_small_transformer_runs_clean(transformer):
+    _, path, csv, _, _ = transformer
+    proc = subprocess.run(
+        [sys.executable, "-m", "nandoc", "check", str(path), str(csv), "--target", "label",
+         "--format", "json", "--steps", "5"],
+        cwd=Path(path).parent, env=ENV, capture_output=True, text=True, timeout=300,
+        check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["status"] == "clean"
+    assert not [f for f in report["findings"] if f["severity"] == "error"]
+    assert report["burst"]["steps_ran"] >= 1
+    assert "Traceback" not in proc.stderr
+    assert REPO.exists()
