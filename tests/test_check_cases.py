@@ -77,6 +77,8 @@ CASES = [
     fires("data-unscaled", "large-feature", "data-unscaled", severity="warning"),
     silent("data-unscaled", "healthy"),
     silent("data-unscaled", "normalized-large-feature", variant="normalized-by-the-model"),
+    # token ids up to 31,999 into an Embedding are vocabulary positions, not magnitudes
+    silent("data-unscaled", "large-token-ids", variant="ids-into-an-embedding"),
     fires("empty-validation", "short-validation-windows", "empty-validation", severity="error"),
     silent("empty-validation", "validation-windows-fit"),
     fires("label-out-of-range", "labels-outside-0-1", "label-out-of-range", severity="error"),
@@ -512,6 +514,14 @@ def _embedding(kit: Kit, keras):
     return m
 
 
+def _big_vocab(kit: Kit, keras):
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(32000, 2, name="tokens"),
+                          keras.layers.GlobalAveragePooling1D(),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer="adam", loss="binary_crossentropy")
+    return m
+
+
 def _token_rows(past: int | None = None):
     """Four token-id columns in [0, 10) and a 0/1 label; row 40 holds `past` if given."""
     rng = np.random.default_rng(3)
@@ -649,6 +659,7 @@ MODELS: dict[str, Callable] = {
         keras, keras.layers.Dense(4, activation="relu"),
         keras.layers.Dense(1, activation="softplus", name="out"), loss="poisson"),
     "embedding": _embedding,
+    "big-vocab-embedding": _big_vocab,
     "conv-raw": lambda kit, keras: _conv(keras, rescale=False),
     "conv-rescaled": lambda kit, keras: _conv(keras, rescale=True),
     "float16-adam-tiny-epsilon": _float16_adam(1e-8),
@@ -759,6 +770,10 @@ SCENARIOS: dict[str, Callable[[Kit], object]] = {
     "token-id-past-vocab": lambda kit: _config(
         kit.model("embedding"), kit.csv("tokens_past.csv", _token_rows(12),
                                         header=["t0", "t1", "t2", "t3", "label"])),
+    "large-token-ids": lambda kit: _config(  # ids spread over a 32,000-token vocabulary
+        kit.model("big-vocab-embedding"), kit.csv(
+            "big_tokens.csv", [[*(int(v) * 3199 for v in r[:4]), r[4]] for r in _token_rows()],
+            header=["t0", "t1", "t2", "t3", "label"])),
     "token-ids-in-vocab": lambda kit: _config(
         kit.model("embedding"), kit.csv("tokens.csv", _token_rows(),
                                         header=["t0", "t1", "t2", "t3", "label"])),

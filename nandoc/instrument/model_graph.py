@@ -132,6 +132,26 @@ ROUND_OFF_STD = 1e-3  # std / |mean| below which a constant column's round-off i
 ROUND_OFF_SCALE = 100.0
 
 
+def embeddings_fed_by_input(model: Any) -> list[tuple[str, Any, int]]:
+    """Embedding layers that read one of the model's inputs directly: (path, layer, the input's
+    index). Their inputs are ids, not magnitudes."""
+    import keras
+
+    inputs = list(getattr(model, "inputs", None) or [])
+    out = []
+    for path, layer in walk_layers(model):
+        if not isinstance(layer, keras.layers.Embedding):
+            continue
+        try:
+            fed = layer.input
+        except (AttributeError, ValueError):  # never called on a symbolic input
+            continue
+        index = next((i for i, t in enumerate(inputs) if fed is t), None)
+        if index is not None:
+            out.append((path, layer, index))
+    return out
+
+
 def zero_features(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     """Indices (into the flattened weights) whose variance is zero or round-off of zero."""
     std = np.sqrt(np.maximum(var, 0.0))

@@ -12,31 +12,12 @@ import numpy as np
 from nandoc.core.evidence import rows_phrase
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.registry import check
-from nandoc.instrument.model_graph import walk_layers
+from nandoc.instrument.model_graph import embeddings_fed_by_input
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.named import Named
 from nandoc.loading.shards import shard_location
 
 CAUSE = "input-index-out-of-range"
-
-
-def _fed_by_input(model: Any) -> list[tuple[str, Any, int]]:
-    """Embedding layers that read one of the model's inputs directly, with that input's index."""
-    import keras
-
-    inputs = list(getattr(model, "inputs", None) or [])
-    out = []
-    for path, layer in walk_layers(model):
-        if not isinstance(layer, keras.layers.Embedding):
-            continue
-        try:
-            fed = layer.input
-        except (AttributeError, ValueError):  # never called on a symbolic input
-            continue
-        index = next((i for i, t in enumerate(inputs) if fed is t), None)
-        if index is not None:
-            out.append((path, layer, index))
-    return out
 
 
 def _ids(model: Any, data: Dataset, x: Any, index: int) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -52,7 +33,7 @@ def _ids(model: Any, data: Dataset, x: Any, index: int) -> tuple[np.ndarray, tup
 @check(id="input-index-out-of-range", needs=("model", "data"), causes=(CAUSE,))
 def input_index_out_of_range(model: Any, data: Dataset) -> Iterator[Finding]:
     """Integer inputs outside the input_dim of the Embedding that reads them."""
-    for path, layer, index in _fed_by_input(model):
+    for path, layer, index in embeddings_fed_by_input(model):
         dim = int(layer.input_dim)
         for split in (data.train, data.val):
             if split is None or not split.n:

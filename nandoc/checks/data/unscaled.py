@@ -20,7 +20,7 @@ from nandoc.core.evidence import num, plural
 from nandoc.core.finding import Finding, Location, Severity
 from nandoc.core.fixes import Candidate
 from nandoc.core.registry import check
-from nandoc.instrument.model_graph import zero_features
+from nandoc.instrument.model_graph import embeddings_fed_by_input, zero_features
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.table import ScannedFile
 
@@ -60,6 +60,22 @@ def input_scaling(model: Any, n_features: int) -> tuple[np.ndarray, np.ndarray] 
     return None
 
 
+def id_columns(model: Any, data: Dataset) -> set[str]:
+    """Feature columns an Embedding reads as ids (token or category indices): their size is a
+    vocabulary position, not a magnitude, so they are never 'unscaled'."""
+    if model is None:
+        return set()
+    out: set[str] = set()
+    names = [str(t.name).split(":")[0] for t in getattr(model, "inputs", None) or []]
+    for _, _, index in embeddings_fed_by_input(model):
+        if data.inputs:  # several named inputs: that input's columns
+            name = names[index] if index < len(names) else None
+            out.update(dict(data.inputs).get(name, ()))
+        elif len(names) == 1:  # one input: every feature column feeds the Embedding
+            out.update(data.features)
+    return out
+
+
 def fixes(finding: Finding) -> list[Candidate]:
     return [Candidate(finding.cause, "scale the features (median/IQR of the training rows)",
                       remedies.robust_scale)]
@@ -70,11 +86,12 @@ def fixes(finding: Finding) -> list[Candidate]:
 def unscaled(scan: list[ScannedFile], data: Dataset, model: Any):
     """Feature columns whose magnitudes overflow float32 or blow up activations."""
     scaling = input_scaling(model, len(data.features))
+    ids = id_columns(model, data)
     rows: list[dict[str, Any]] = []
     for scanned in scan:
         for i, name in enumerate(data.features):
             c = scanned.scan.columns.get(name)
-            if c is None or c.n_finite == 0 or c.min is None or c.max is None:
+            if c is None or c.n_finite == 0 or c.min is None or c.max is None or name in ids:
                 continue
             lo, hi, std = c.min, c.max, c.std or 0.0
             if scaling is not None:
