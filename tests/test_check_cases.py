@@ -506,16 +506,8 @@ def _float16(scale: float):
     return build
 
 
-def _embedding(kit: Kit, keras):
-    m = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(10, 4, name="tokens"),
-                          keras.layers.GlobalAveragePooling1D(),
-                          keras.layers.Dense(1, activation="sigmoid")])
-    m.compile(optimizer="adam", loss="binary_crossentropy")
-    return m
-
-
-def _big_vocab(kit: Kit, keras):
-    m = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(32000, 2, name="tokens"),
+def _embedding(kit: Kit, keras, vocab: int = 10):
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(vocab, 4, name="tokens"),
                           keras.layers.GlobalAveragePooling1D(),
                           keras.layers.Dense(1, activation="sigmoid")])
     m.compile(optimizer="adam", loss="binary_crossentropy")
@@ -659,7 +651,7 @@ MODELS: dict[str, Callable] = {
         keras, keras.layers.Dense(4, activation="relu"),
         keras.layers.Dense(1, activation="softplus", name="out"), loss="poisson"),
     "embedding": _embedding,
-    "big-vocab-embedding": _big_vocab,
+    "big-vocab-embedding": lambda kit, keras: _embedding(kit, keras, vocab=32000),
     "conv-raw": lambda kit, keras: _conv(keras, rescale=False),
     "conv-rescaled": lambda kit, keras: _conv(keras, rescale=True),
     "float16-adam-tiny-epsilon": _float16_adam(1e-8),
