@@ -61,6 +61,34 @@ class Config:
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     data_function: str | None = None  # [data] source = "file.py:function"
 
+    def source_file(self) -> Path | None:
+        """The Python file of `[data] source = "file.py:function"`, as nandoc will import it
+        (None when there is none or the value is malformed: the loader says why)."""
+        if not self.data_function:
+            return None
+        file, sep, _ = str(self.data_function).strip().rpartition(":")
+        if not sep or not file.strip():
+            return None
+        path = Path(file.strip()).expanduser()
+        base = self.source.parent if self.source is not None else Path.cwd()
+        return path if path.is_absolute() else base / path
+
+    def input_files(self, extra: dict[str, Path | None] | None = None) -> dict[str, Path]:
+        """Role (as a message names it) -> path, for every file the run reads (`extra`: those
+        named by options, such as replay's --from checkpoint): no output may replace one."""
+        roles: dict[str, Path | None] = {
+            **(extra or {}),
+            "the model file": self.model_path,
+            "the training data file": self.data_path,
+            "the validation data file": self.validation_path,
+            "the config file": self.source,
+            "the [data] source file": self.source_file(),
+        }
+        for i, path in enumerate(self.custom_objects):
+            roles["the custom_objects file" + (f" #{i + 1}" if len(self.custom_objects) > 1
+                                               else "")] = path
+        return {role: path for role, path in roles.items() if path is not None}
+
 
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "model": {"path": (str,), "custom_objects": (list, str)},

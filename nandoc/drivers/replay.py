@@ -37,10 +37,8 @@ def replay(cfg: Config, *, epochs: int | None = None, steps: int | None = None,
     the original run, with that epoch's batches in nandoc's order (`--from`)."""
     started = time.perf_counter()
     if tensorboard is not None:  # before any work, as the CLI does
-        check_folder("--tensorboard", tensorboard, {
-            "the model file": cfg.model_path, "the training data file": cfg.data_path,
-            "the validation data file": cfg.validation_path, "the config file": cfg.source,
-            "the --from checkpoint": resume.path if resume is not None else None})
+        check_folder("--tensorboard", tensorboard, cfg.input_files(
+            {"the --from checkpoint": resume.path if resume is not None else None}))
     model_file = cfg.model_path
     if resume is not None and not resume.weights_only:  # the architecture comes with it
         cfg = dataclasses.replace(cfg, model_path=resume.path)
