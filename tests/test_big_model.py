@@ -200,3 +200,181 @@ def test_check_on_a_small_transformer_runs_clean(transformer):
     assert report["burst"]["steps_ran"] >= 1
     assert "Traceback" not in proc.stderr
     assert REPO.exists()
+
+
+def _eager_tensors() -> int:
+    import gc
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o).__name__ == "EagerTensor")
+
+
+def test_layer_passes_keep_no_tensor_alive(transformer):
+    """Each pass leaves nothing behind: with the inputs' gradients taken as extra gradient
+    sources, TensorFlow 2.21 kept one activation per copied input alive after every pass
+    (one batch of activations per pass on a 50 M transformer); the taps do not."""
+    from nandoc.instrument.batches import Batch
+    from nandoc.instrument.layers import run_layer_pass
+
+    m, _, _, tok, lab = transformer
+    idx = np.arange(16)
+    batch = Batch("first", idx, tok[idx], lab[idx], idx + 1, "the first 16")
+    run_layer_pass(m, None, batch)  # warm: Keras and TensorFlow build what they cache
+    before = _eager_tensors()
+    for _ in range(3):
+        run_layer_pass(m, None, batch)
+    assert _eager_tensors() - before <= 0
+
+
+def test_input_gradients_from_the_taps_equal_the_tapes(transformer):
+    """The gradient flowing into a layer's input, kept by its tap during the one backward
+    pass, is what a tape gives for that tensor; so is the producing layer's output gradient."""
+    import keras
+    import tensorflow as tf
+
+    from nandoc.instrument.batches import Batch
+    from nandoc.instrument.layers import _forward_backward
+
+    m, _, _, tok, lab = transformer
+    idx = np.arange(8)
+    batch = Batch("first", idx, tok[idx], lab[idx], idx + 1, "the first 8")
+    _, rec, _, _, _, grads, error = _forward_backward(m, None, batch)
+    assert error is None
+    calls = {c.name: c for c in rec.calls}
+    n_out = sum(len(c.outputs) for c in rec.calls)
+    out_at = {c.name: sum(len(d.outputs) for d in rec.calls[:i])
+              for i, c in enumerate(rec.calls)}
+    in_at = {c.name: n_out + sum(len(d.inputs) for d in rec.calls[:i])
+             for i, c in enumerate(rec.calls)}
+    assert len(calls["head"].inputs) == 1
+    tapped = np.asarray(grads[in_at["head"]])
+    pooled_grad = np.asarray(grads[out_at["pool"]])
+    sub = keras.Model(m.inputs, m.get_layer("pool").output)
+    with tf.GradientTape() as tape:
+        pooled = sub(tok[idx], training=True)
+        tape.watch(pooled)
+        logits = m.get_layer("head")(pooled)
+        loss = m.compute_loss(x=tok[idx], y=lab[idx], y_pred=logits, training=True)
+    expected = tape.gradient(loss, pooled).numpy()
+    assert np.abs(expected).max() > 0
+    np.testing.assert_allclose(tapped, expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(pooled_grad, expected, rtol=1e-4, atol=1e-7)
+    # a residual: ln0a's output feeds ffn0a and the second residual add; each tap holds
+    # its own consumer's share, and they differ
+    ffn_in = np.asarray(grads[in_at["ffn0a"]])
+    assert ffn_in.shape == (8, T, D) and np.isfinite(ffn_in).all()
+
+
+def test_a_sparse_gradient_is_measured_as_the_dense_one_the_optimizer_applies():
+    import tensorflow as tf
+
+    from nandoc.instrument.measure import compact_gradient, summary
+
+    rng = np.random.default_rng(0)
+    values = tf.constant(rng.normal(size=(6, 4)).astype("float32"))
+    indices = tf.constant([3, 0, 3, 7, 0, 3])  # repeats: the optimizer sums them per row
+    sparse = tf.IndexedSlices(values, indices, dense_shape=tf.constant([10, 4]))
+    dense = tf.convert_to_tensor(sparse)
+    compact = compact_gradient(sparse)
+    assert tuple(compact.shape) == (3, 4)  # the rows touched, not the vocabulary
+    a, b = summary(dense), summary(compact)
+    assert a[0] == b[0] and a[1] == pytest.approx(b[1]) and a[2] == pytest.approx(b[2])
+    assert compact_gradient(dense) is dense
+
+
+def test_summary_of_tiny_and_huge_finite_values_is_exact():
+    """One round trip for finite tensors; squares that over- or underflow float32 are taken
+    again scaled by the max."""
+    import tensorflow as tf
+
+    from nandoc.instrument.measure import summary
+
+    for scale in (1e-30, 1.0, 1e30):
+        a = np.array([3.0, -4.0, 0.0], dtype=np.float32) * np.float32(scale)
+        finite, top, squares = summary(tf.constant(a))
+        assert finite and top == pytest.approx(4 * scale)
+        assert squares == pytest.approx(25 * scale * scale, rel=1e-5)
+    finite, top, _ = summary(tf.constant([1.0, np.nan, -7.0], dtype=tf.float32))
+    assert not finite and top == 7.0
+
+
+def test_the_passes_measure_the_weights_once(transformer):
+    from nandoc.instrument.batches import Batch
+    from nandoc.instrument.layers import run_layer_pass
+
+    m, _, _, tok, lab = transformer
+    shared: dict = {}
+    passes = []
+    for start in (0, 8):
+        idx = np.arange(start, start + 8)
+        passes.append(run_layer_pass(m, None, Batch("b", idx, tok[idx], lab[idx], idx + 1, ""),
+                                     weight_health=shared))
+    assert len(shared) == len(m.trainable_variables)
+    assert [w.max_abs for w in passes[0].weights] == [w.max_abs for w in passes[1].weights]
+    # the gradients are the batch's own
+    assert [w.grad_norm for w in passes[0].weights] != [w.grad_norm for w in passes[1].weights]
+
+
+def test_a_big_state_is_kept_in_a_temporary_file_and_restored(transformer):
+    from nandoc.watch.state import KeptState, restore, snapshot
+
+    m = _bn_model()
+    m.optimizer.build(m.trainable_variables)
+    before = snapshot(m)
+    kept = KeptState(m, spill_bytes=0)
+    small = KeptState(m)
+    assert kept.where == "file" and small.where == "memory" and len(kept) == len(before)
+    path = Path(kept.path)
+    assert path.exists() and path.stat().st_size > sum(a.nbytes for a in before)
+    for v in m.variables:
+        v.assign(np.full(v.shape, 7, dtype=v.dtype.name if hasattr(v.dtype, "name")
+                         else v.dtype))
+    restore(m, kept)
+    assert all(np.array_equal(a, b) for a, b in zip(before, snapshot(m), strict=True))
+    restore(m, kept)  # read again: a KeptState restores as often as asked
+    del kept
+    import gc
+
+    gc.collect()
+    assert not path.exists()  # deleted with the object
+
+
+def test_a_big_model_on_a_cpu_snapshots_its_statistics_only():
+    from nandoc.watch.state import CPU_FULL_SNAPSHOT_BYTES, plan_snapshot, state_variables
+
+    m = _bn_model()
+    m.optimizer.build(m.trainable_variables)
+    variables = state_variables(m)
+    stats = list(m.non_trainable_variables)
+    # a small state is copied whole; a big one (here: a budget that says so) partly
+    assert plan_snapshot(variables, device="CPU", device_free=10**12,
+                         statistics=stats).where == "device"
+    import nandoc.watch.state as state
+
+    big = [*variables] * (CPU_FULL_SNAPSHOT_BYTES // max(1, state.state_bytes(variables)) + 1)
+    plan = plan_snapshot(big, device="CPU", device_free=10**12, statistics=stats)
+    assert plan.where == "partial" and plan.bytes == state.state_bytes(stats)
+    assert "finite gradients" in plan.why
+    # a GPU keeps its whole copy when it has the room
+    assert plan_snapshot(big, device="GPU:0", device_free=10**13,
+                         statistics=stats).where == "device"
+
+
+def test_the_partial_snapshot_undoes_a_non_finite_statistic():
+    """A NaN batch turns BatchNormalization's moving statistics NaN in the forward pass: the
+    partial snapshot (statistics only) puts them back, and the update is not applied."""
+    from nandoc.watch.state import SnapshotPlan
+    from nandoc.watch.step import WatchedStep
+
+    m = _bn_model()
+    step = WatchedStep(m, snapshot=SnapshotPlan("partial", 0, 0, "test budget"))
+    assert len(step._snapshot) == len(m.non_trainable_variables) > 0
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = x[:, :1]
+    assert step.train(x, y).ok
+    before = [np.array(v.numpy()) for v in m.variables]
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    assert not step.train(bad, y).ok
+    after = [np.array(v.numpy()) for v in m.variables]
+    assert all(np.array_equal(b, a) for b, a in zip(before, after, strict=True))

@@ -155,6 +155,24 @@ def test_a_mid_epoch_step_resumes_after_the_skipped_steps(exploding, full):
     assert _where(resumed) == _where(full)
 
 
+def test_a_fix_for_the_training_dynamics_is_tried_from_the_checkpoint(exploding, full):
+    """A lower learning rate must be tried from where training resumed (the checkpoint's
+    epoch, first step), through the failing epoch and one more: not from the last finite
+    state, where the run is already about to overflow."""
+    epoch = full.first_nonfinite.epoch
+    ckpt = exploding / f"epoch{epoch - 1}.keras"
+    if not ckpt.exists():
+        save_checkpoint(load_config(exploding / "nandoc.toml"), epoch - 1, ckpt)
+    resumed = replay(load_config(exploding / "nandoc.toml"), verify_fixes=True,
+                     resume=resolve(ckpt, epoch, None))
+    assert _where(resumed) == _where(full)
+    lr = next(f for f in resumed.findings if f.cause == "learning-rate-too-high")
+    per_epoch = full.extra["replay"]["steps_per_epoch"]
+    assert lr.verified_fix is not None and lr.verified_fix.nan_free
+    # the failing epoch from its first step, then one more epoch
+    assert lr.verified_fix.steps_ran == 2 * per_epoch
+
+
 # -- the CLI -------------------------------------------------------------------------------
 
 @dataclass

@@ -149,3 +149,106 @@ def test_init_reads_a_messy_csv_as_check_reads_it(tmp_path):
     assert p.data == tmp_path / "data.CSV.GZ"
     assert p.columns == ("x1", "x2", "city", "label") and p.target == ("label",)
     assert p.features == ("x1", "x2") and p.n_rows == 30
+
+
+# -- shards: a glob of CSV or parquet files read as one table ---------------------------------
+
+
+def write_shards(folder, names, rows_each=(40, 30, 50), seed=0):
+    """Parquet (or CSV, by the name) shards with the columns a, b, c, label."""
+    import polars as pl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (name, n) in enumerate(zip(names, rows_each, strict=True)):
+        rows = healthy_rows(n, seed=seed + i)
+        if name.endswith(".csv"):
+            write_csv(folder / name, ["a", "b", "c", "label"], rows)
+        else:
+            pl.DataFrame(rows, schema=["a", "b", "c", "label"], orient="row").write_parquet(
+                folder / name)
+
+
+def test_init_proposes_a_subfolder_of_shards_as_a_glob_and_check_reads_it(tmp_path, models):
+    from nandoc.drivers.check import check
+
+    shutil.copy(models["binary"], tmp_path / "model.keras")
+    write_shards(tmp_path / "data", ["part-1.parquet", "part-2.parquet", "part-10.parquet"])
+    write_shards(tmp_path / "val", ["part-1.parquet", "part-2.parquet"], (20, 20), seed=7)
+    # An image folder (a subfolder per class) is never shards, whatever lies beside its classes.
+    write_shards(tmp_path / "photos", ["labels-1.csv", "labels-2.csv"], (5, 5))
+    (tmp_path / "photos" / "cat").mkdir()
+    (tmp_path / "photos" / "cat" / "1.png").write_bytes(b"\x89PNG")
+    path, p = write_config(tmp_path)
+    text = path.read_text()
+    raw = tomllib.loads(text)
+    assert raw["data"]["path"] == "data/part-*.parquet" and raw["data"]["target"] == "label"
+    assert raw["data"]["validation_path"] == "val/part-*.parquet"
+    assert p.n_rows == 40 + 30 + 50 and p.features == ("a", "b", "c")
+    assert ("# 3 parquet shards (part-1.parquet ... part-10.parquet) read in natural order; "
+            "120 rows, 4 columns") in text
+    assert "photos" not in text and p.other_data == ()
+    cfg = load_config(path)
+    assert cfg.data_path == tmp_path / "data" / "part-*.parquet"
+    report = check(cfg)
+    assert report.failed_checks() == [] and report.status == "clean", \
+        [f.title for f in report.findings]
+    assert any("3 parquet shard(s) read in order: part-1.parquet, part-2.parquet, "
+               "part-10.parquet" in n for n in report.inputs.get("data_notes", [])), \
+        report.inputs
+
+
+def test_init_groups_numbered_files_here_into_a_glob_and_keeps_the_others(tmp_path):
+    write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], healthy_rows(10))
+    old = time.time() - 3600
+    os.utime(tmp_path / "data.csv", (old, old))
+    write_shards(tmp_path, ["shard_002.csv", "shard_010.csv", "shard_001.csv"])
+    write_csv(tmp_path / "run3.csv", ["a", "b", "c", "label"], healthy_rows(10))  # one: a file
+    os.utime(tmp_path / "run3.csv", (old, old))
+    p = plan(tmp_path)
+    assert p.data == tmp_path / "shard_*.csv" and p.n_rows == 120
+    assert [f.name for f in p.shards(p.data).files] == [
+        "shard_001.csv", "shard_002.csv", "shard_010.csv"]
+    text = write_config(tmp_path)[0].read_text()
+    assert 'path = "shard_*.csv"  # the newest of 3 data files here; 3 csv shards' in text
+    assert '# path = "data.csv"  # another data file here' in text
+    assert '# path = "run3.csv"  # another data file here' in text
+    # shards of two kinds in one folder: one glob per kind, the newest proposed
+    write_shards(tmp_path / "mixed", ["p-1.csv", "p-2.csv"], (5, 5))
+    for f in (tmp_path / "mixed").iterdir():
+        os.utime(f, (old, old))
+    write_shards(tmp_path / "mixed", ["p-1.parquet", "p-2.parquet"], (5, 5))
+    for f in tmp_path.glob("*.csv"):
+        f.unlink()
+    p = plan(tmp_path)
+    assert p.data == tmp_path / "mixed" / "p-*.parquet"
+    assert p.other_data == (tmp_path / "mixed" / "p-*.csv",)
+    # numbered files whose glob would take another file here too (`*.csv`) stay files
+    write_shards(tmp_path / "bare", ["1.csv", "2.csv", "all.csv"], (5, 5, 5))
+    (tmp_path / "bare" / "sub").mkdir()  # not a folder of shards: init looks at bare/ itself
+    p = plan(tmp_path / "bare")
+    assert p.shard_sets == () and p.data.name in ("1.csv", "2.csv", "all.csv")
+
+
+def test_cli_init_proposes_the_shards(tmp_path, models):
+    import subprocess
+    import sys
+
+    shutil.copy(models["binary"], tmp_path / "model.keras")
+    write_shards(tmp_path / "data", ["part-0.csv", "part-1.csv", "part-2.csv"])
+    r = subprocess.run([sys.executable, "-m", "nandoc", "init", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "NO_COLOR": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "data    data/part-*.csv (3 csv shards)" in r.stdout
+    raw = tomllib.loads((tmp_path / "nandoc.toml").read_text())
+    assert raw["data"]["path"] == "data/part-*.csv"
+
+
+def test_init_warns_when_the_shards_do_not_share_their_columns(tmp_path):
+    write_shards(tmp_path / "data", ["part-1.csv", "part-2.csv"], (5, 5))
+    write_csv(tmp_path / "data" / "part-3.csv", ["a", "b", "label"], [[1, 2, 0]])
+    path, p = write_config(tmp_path)
+    assert p.data == tmp_path / "data" / "part-*.csv"
+    [warning] = p.warnings
+    assert warning.startswith("the data shards could not be read") and "part-3.csv" in warning
+    assert tomllib.loads(path.read_text())["data"]["path"] == "data/part-*.csv"

@@ -382,3 +382,32 @@ def test_passes_are_measured_once_per_run_and_a_failure_is_kept(nets):
         broken.get("passes")
     assert again.value is once.value  # every check that needs it reports the same failure
     assert not Inputs(config=Config(), model=nets["seq"]).has("passes")
+
+
+def test_the_loss_probe_reuses_the_passes_predictions_in_training_mode():
+    """The probe's real predictions are those the layer passes already made (training mode,
+    as the loss sees them in training), paired with their own batches' targets: no second
+    forward pass. Without passes it predicts the first rows itself."""
+    from nandoc.analysis.loss_probe import reachable_points
+    from nandoc.instrument.outputs import output_info
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4),
+                          keras.layers.Dropout(0.5),
+                          keras.layers.Dense(1, activation="sigmoid")])
+    m.compile(optimizer="adam", loss="binary_crossentropy")
+    data = dataset(X3, Y3)
+    passes = layer_passes(m, None, data, None)
+    assert passes
+    own = "the model's own prediction on a training sample"
+    points = reachable_points(m, output_info(m), data, passes)
+    mine = [i for i, n in enumerate(points.notes) if n == own]
+    expected = np.concatenate([p.y_pred for p in passes])[:32]
+    targets = np.concatenate([p.batch.y for p in passes])[:32]
+    assert len(mine) == len(expected)
+    np.testing.assert_allclose(points.y_pred[mine], expected.reshape(len(expected), -1))
+    np.testing.assert_allclose(points.y_true[mine], targets.reshape(len(targets), -1))
+    alone = reachable_points(m, output_info(m), data)
+    inference = np.asarray(m(X3, training=False))
+    np.testing.assert_allclose(alone.y_pred[[i for i, n in enumerate(alone.notes) if n == own]],
+                               inference, rtol=1e-6)

@@ -149,6 +149,31 @@ def test_the_yaml_reader_is_strict(tmp_path):
                                "b": "one two", "c": "x\n y\n"}
 
 
+# --- the license -----------------------------------------------------------------------------
+
+# The MD5 of the Apache License 2.0 text as apache.org serves it (LICENSE-2.0.txt, leading blank
+# line and appendix included): the file is the canonical text, unmodified.
+APACHE_2_MD5 = "3b83ef96387f14655fc854ddc3c6bd57"
+
+
+def test_the_license_file_is_the_apache_2_text_and_the_build_ships_it():
+    import hashlib
+
+    project = PYPROJECT["project"]
+    assert project["license"] == "Apache-2.0"
+    # setuptools (>= 77, the build requirement) puts each listed file into the wheel's
+    # .dist-info/licenses/ and the sdist; a listed file that is missing fails the build.
+    assert project["license-files"] == ["LICENSE"]
+    assert any(r.replace(" ", "").startswith("setuptools>=77")
+               for r in PYPROJECT["build-system"]["requires"])
+    text = (ROOT / "LICENSE").read_bytes()
+    assert b"Apache License\n                           Version 2.0, January 2004" in text
+    assert b"END OF TERMS AND CONDITIONS" in text
+    assert hashlib.md5(text).hexdigest() == APACHE_2_MD5
+    manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*(exclude|global-exclude|prune)\s.*LICEN", manifest, re.M)
+
+
 # --- the version, in one place ---------------------------------------------------------------
 
 def test_the_version_has_one_place():

@@ -103,6 +103,58 @@ def test_a_healthy_replay_writes_scalars_and_no_finding(tmp_path, model):
     assert acc.Tags()["tensors"] == [] and acc.Tags()["histograms"] == []
 
 
+def test_a_replay_resumed_from_a_checkpoint_writes_the_original_runs_global_steps(tmp_path):
+    """The where-trap sample from its epoch-65 checkpoint: the events' steps are the original
+    run's, so the NaN lands at the same x as in the user's own curves (and a full replay's)."""
+    from nandoc.config import load_config
+    from nandoc.loading.checkpoint import resolve
+    from tests.conftest import SAMPLES
+
+    where = SAMPLES / "where_trap_loss"
+    folder = tmp_path / "tb"
+    report = replay(load_config(where / "nandoc.toml"), verify_fixes=False, tensorboard=folder,
+                    resume=resolve(where / "epoch65.keras", 66, None))
+    summary, first = report.extra["replay"], report.first_nonfinite
+    per_epoch, start = summary["steps_per_epoch"], summary["from"]["global_step"]
+    assert per_epoch == 75 and start == 65 * 75 + 1 and first.epoch == 66
+    failing = (first.epoch - 1) * per_epoch + first.step  # the report's global step
+    assert failing == summary["series"]["step"][-1]
+    acc = events(folder)
+    for tag in acc.Tags()["scalars"]:
+        assert scalar_steps(acc, tag) == list(range(start, failing + 1)), tag
+    assert not np.isfinite(acc.Scalars("nandoc/grad_norm")[-1].value)  # the NaN, at `failing`
+    step, text = text_of(acc, "nandoc/first_nonfinite")
+    assert step == failing and f"**epoch**: {first.epoch}" in text
+    assert text_of(acc, "nandoc/finding")[0] == failing
+    assert {e.step for tag in acc.Tags()["histograms"] for e in acc.Histograms(tag)} == \
+        {failing}
+
+
+def test_global_steps_number_a_replay_log_by_epoch_and_step_and_the_callbacks_from_1():
+    from nandoc.core.records import StepLog
+    from nandoc.watch.tensorboard import failing_global_step, global_steps
+
+    # resumed at epoch 3, step 4 of 5-step epochs, failing at epoch 4 step 2
+    log = StepLog(steps_per_epoch=5)
+    for epoch, step in [(3, 4), (3, 5), (4, 1), (4, 2)]:
+        log.record(epoch, step, 1.0)
+    log.stopped_by = "nan"
+    assert global_steps(log) == [14, 15, 16, 17]
+    assert failing_global_step(log, 7) == 17  # the log's own numbering wins
+    log.trim(1, 2)  # rows let go keep their numbers
+    assert global_steps(log) == [14, 16, 17]
+    # the callback's log has no steps per epoch: rows count from 1, its failing step is kept
+    callback = StepLog()
+    for step in range(1, 7):
+        callback.record(2, step, 1.0)
+    callback.stopped_by = "nan"
+    callback.trim(2, 2)
+    assert global_steps(callback) == [1, 2, 5, 6]
+    assert failing_global_step(callback, 6) == 6
+    callback.stopped_by = "done"
+    assert failing_global_step(log, None) is None
+
+
 def test_the_callback_writes_the_loss_and_the_finding_under_fit(tmp_path):
     from nandoc.keras import NanDoctor
     from tests.test_callback import data, mlp

@@ -22,5 +22,6 @@ def layer_passes(model: Any, loss: Any, data: Dataset, config: Config | None
     """
     batch_size = config.train.batch_size if config is not None else 32
     seed = config.train.seed if config is not None else 0
-    return tuple(run_layer_pass(model, loss, b, seed=seed)
+    weights: dict = {}  # the passes leave the weights as they are: measured once
+    return tuple(run_layer_pass(model, loss, b, seed=seed, weight_health=weights)
                  for b in select_batches(data.train, batch_size, seed))

@@ -53,7 +53,7 @@ from nandoc.cli.output import (
     user_errors,
     write_plot,
 )
-from nandoc.cli.process import interrupted_code, user_output_to_stderr
+from nandoc.cli.process import interrupted_code, leave, user_output_to_stderr
 from nandoc.core.finding import FailOn
 from nandoc.render import QUIET, Format
 
@@ -203,4 +203,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         typer.echo("nandoc: interrupted", err=True)
-        sys.exit(interrupted_code())
+        leave(interrupted_code())
+    except SystemExit as done:
+        leave(done.code)

@@ -202,3 +202,24 @@ def _flush_c_stdio() -> None:
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError, TypeError):
         pass
+
+
+_END = os._exit  # the real one, whatever user_code() does meanwhile
+
+
+def leave(code: object) -> None:
+    """End the process with `code` (sys.exit's meaning). Once TensorFlow is imported, the
+    interpreter's own teardown takes about a second more (measured: a script that imports
+    TensorFlow and loads a model ends 0.9-1.0 s later than os._exit would); the exit handlers
+    (temporary files, TensorFlow's own) run and the streams are flushed, then the process ends
+    at once. Without TensorFlow, or for a message code, a normal exit."""
+    if "tensorflow" not in sys.modules or not (code is None or isinstance(code, int)):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    _flush_c_stdio()
+    _END(int(code or 0))

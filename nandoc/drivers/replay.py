@@ -88,8 +88,8 @@ def replay(cfg: Config, *, epochs: int | None = None, steps: int | None = None,
                                       data=inputs.data, batch_size=train.batch_size,
                                       shuffle=train.shuffle, seed=train.seed,
                                       # from a checkpoint, a fix that needs the start of
-                                      # training is tried from the last finite state
-                                      initial=training.initial if resume is None else None,
+                                      # training is tried from the checkpoint's epoch and step
+                                      initial=training.initial, start=training.start,
                                       custom_objects=objects)
     done = time.perf_counter()
     report = diagnosis.build_report(
@@ -97,9 +97,9 @@ def replay(cfg: Config, *, epochs: int | None = None, steps: int | None = None,
         timings={"train_s": round(trained - started, 3), "total_s": round(done - started, 3)})
     if tensorboard is not None:
         try:
-            # TensorBoard steps count the replayed steps from 1 (write_events has no offset)
+            # TensorBoard steps are the original run's global steps, as the report's
             write_events(tensorboard, log,
-                         failing_step=failure.global_step - offset if failure else None,
+                         failing_step=failure.global_step if failure else None,
                          first=report.first_nonfinite,
                          finding=report.findings[0] if report.findings else None,
                          histograms=activation_histograms(training.layer_pass))

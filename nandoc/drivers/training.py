@@ -19,7 +19,7 @@ from nandoc.engine.localise import localise
 from nandoc.instrument.batches import Batch
 from nandoc.loading.dataset import Dataset
 from nandoc.watch import loop
-from nandoc.watch.state import apply_overrides, copy_optimizer_state, restore, snapshot
+from nandoc.watch.state import KeptState, apply_overrides, copy_optimizer_state, restore
 from nandoc.watch.step import StepStats, WatchedStep
 
 
@@ -29,7 +29,7 @@ class Training:
 
     log: StepLog
     failure: loop.Failure | None
-    initial: list[np.ndarray]  # the state training started from
+    initial: KeptState  # the state training started from (a big one in a temporary file)
     first: FirstNonfinite | None = None
     localised: list[Finding] = field(default_factory=list)
     from_pass: bool = False  # the first step was seen in its layer pass: nothing compiled
@@ -72,7 +72,7 @@ def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
     before = model.optimizer
     if apply_overrides(model, train) and resumed:  # keep the checkpoint's optimizer state
         copy_optimizer_state(before, model.optimizer, model.trainable_variables)
-    initial = snapshot(model)
+    initial = KeptState(model)
     step = WatchedStep(model)
     run = loop.run(step, data.train, data.val, batch_size=train.batch_size,
                    epochs=epochs, shuffle=train.shuffle, seed=train.seed, max_steps=max_steps,
@@ -142,7 +142,7 @@ def _observed_in_the_pass(inputs: Inputs, lp: Any) -> Training:
     log.record(1, 1, lp.loss if lp.loss is not None else np.nan)
     log.stopped_by = "nan"
     out = Training(log, loop.Failure(1, 1, 1, "step", lp.batch.indices, "train"),
-                   snapshot(model), from_pass=True)
+                   KeptState(model), from_pass=True)
     _note_rates(log, model.optimizer)
     _localise(inputs, out, lp.batch, hint="forward", layer_pass=lp)
     return out
@@ -155,7 +155,7 @@ def observe(d: diagnosis.Diagnosis, inputs: Inputs, training: Training) -> None:
                                    training.start))
 
 
-def _rerun(model: Any, initial: list[np.ndarray], data: Dataset, inputs: Inputs,
+def _rerun(model: Any, initial: KeptState, data: Dataset, inputs: Inputs,
            start: tuple[int, int] = (1, 0)) -> Callable[..., StepLog]:
     """The first `steps` again, from the initial weights (and the epoch and step training
     started at), with the learning rate scaled; the model is left as it was."""
@@ -171,7 +171,7 @@ def _rerun(model: Any, initial: list[np.ndarray], data: Dataset, inputs: Inputs,
         return done[key]
 
     def _train_again(learning_rate_factor: float, steps: int) -> StepLog:
-        end = snapshot(model)
+        end = KeptState(model)
         restore(model, initial)
         original = model.optimizer
         lr = float(np.asarray(original.learning_rate))

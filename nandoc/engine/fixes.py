@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from nandoc.core.finding import Finding, Severity, VerifiedFix
 from nandoc.core.fixes import Candidate, Trial
 from nandoc.core.registry import checks_emitting
@@ -37,12 +35,15 @@ def candidates(findings: list[Finding]) -> list[Candidate]:
 
 
 def verify_all(model: Any, ranked: list[Finding], *, failure: loop.Failure, data: Dataset,
-               batch_size: int, shuffle: bool, seed: int, initial: list[np.ndarray],
-               custom_objects: dict[str, Any]) -> list[Finding]:
-    """Try the top findings' candidate fixes; return the findings with their verified fix."""
-    from nandoc.watch.state import snapshot
+               batch_size: int, shuffle: bool, seed: int, initial: Any,
+               custom_objects: dict[str, Any], start: tuple[int, int] = (1, 0)
+               ) -> list[Finding]:
+    """Try the top findings' candidate fixes; return the findings with their verified fix.
+    `initial`: the state training started from (a list of arrays or a KeptState), at epoch
+    `start[0]` after skipping `start[1]` of its steps (a replay resumed from a checkpoint)."""
+    from nandoc.watch.state import KeptState
 
-    failure_state = snapshot(model)
+    failure_state = KeptState(model)
     out = list(ranked)
     top = [f for f in ranked if f.severity is not Severity.INFO][:TOP]
     done: set[str] = set()
@@ -52,7 +53,7 @@ def verify_all(model: Any, ranked: list[Finding], *, failure: loop.Failure, data
         try:
             result = verify(model, failure_state, data, cand, failure=failure,
                             batch_size=batch_size, shuffle=shuffle, seed=seed, initial=initial,
-                            custom_objects=custom_objects)
+                            custom_objects=custom_objects, start=start)
         except Exception as exc:  # a fix that cannot be applied is not verified, not a crash
             note = f"could not apply '{cand.change}': {type(exc).__name__}: {exc}"
             out = [f.with_(evidence=f.evidence + f" (Fix not verified: {note}.)")
@@ -80,12 +81,13 @@ def verify_all(model: Any, ranked: list[Finding], *, failure: loop.Failure, data
     return out
 
 
-def verify(model: Any, state: list[np.ndarray], data: Dataset, candidate: Candidate, *,
+def verify(model: Any, state: Any, data: Dataset, candidate: Candidate, *,
            failure: loop.Failure, batch_size: int, shuffle: bool, seed: int,
-           initial: list[np.ndarray] | None = None, custom_objects: dict[str, Any] | None = None,
-           extra_epochs: int = 1) -> VerifiedFix:
-    """Clone the model at the last finite state (or, for training-dynamics fixes, at the first
-    step), apply the change, and re-run through the failing step and the next epoch."""
+           initial: Any = None, custom_objects: dict[str, Any] | None = None,
+           extra_epochs: int = 1, start: tuple[int, int] = (1, 0)) -> VerifiedFix:
+    """Clone the model at the last finite state (or, for training-dynamics fixes, at the state
+    training started from: epoch `start[0]`, `start[1]` steps in), apply the change, and
+    re-run through the failing step and the next epoch."""
     import keras
 
     from nandoc.analysis.remedies import optimizer_like
@@ -101,12 +103,13 @@ def verify(model: Any, state: list[np.ndarray], data: Dataset, candidate: Candid
     copy_optimizer_state(model.optimizer, trial.optimizer, clone.trainable_variables)
     watched = WatchedStep(clone)
     if from_start:
-        start, skip, epochs = 1, 0, failure.epoch + extra_epochs
+        first, skip = start
+        epochs = failure.epoch - first + 1 + extra_epochs
     else:  # from the failing step on; a validation failure re-runs that validation first
-        start, epochs = failure.epoch, 1 + extra_epochs
+        first, epochs = failure.epoch, 1 + extra_epochs
         skip = failure.step - 1 if failure.where == "step" else 10**9
     run = loop.run(watched, trial.data.train, trial.data.val, batch_size=batch_size,
-                   epochs=epochs, shuffle=shuffle, seed=seed, start_epoch=start,
+                   epochs=epochs, shuffle=shuffle, seed=seed, start_epoch=first,
                    skip_steps=skip)
     if run.log.stopped_by == "error":
         raise RuntimeError(run.log.error or "the re-run step failed")

@@ -19,6 +19,7 @@ from typing import Any
 
 from nandoc.errors import ConfigError, NandocError
 from nandoc.init.pyfiles import PyFile, read_folder
+from nandoc.init.shardsets import ShardSet, find_shard_sets, shard_columns
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".npz")  # also compressed: data.csv.gz
@@ -48,7 +49,7 @@ class Plan:
 
     folder: Path
     model: Path | None
-    data: Path | None
+    data: Path | None  # a file, or the glob of a shard set (`shard_sets`)
     other_models: tuple[Path, ...] = ()
     other_data: tuple[Path, ...] = ()
     facts: ModelFacts = field(default_factory=ModelFacts)
@@ -70,6 +71,11 @@ class Plan:
     unreadable_python: tuple[PyFile, ...] = ()  # left out: they do not parse, or are too big
     unused_python: tuple[PyFile, ...] = ()  # define nothing the model names
     warnings: tuple[str, ...] = ()
+    shard_sets: tuple[ShardSet, ...] = ()  # every shard set found, data or not
+
+    def shards(self, path: Path | None) -> ShardSet | None:
+        """The shard set `path` (the data, the validation set, another) is the glob of."""
+        return next((s for s in self.shard_sets if s.path == path), None)
 
 
 # -- finding files ----------------------------------------------------------------------------
@@ -97,9 +103,24 @@ def _data_files(folder: Path) -> list[Path]:
 _VALIDATION_NAME = re.compile(r"(^|[^a-z])(val|valid|validation|dev)([^a-z]|$)", re.I)
 
 
-def _pick_data(files: list[Path]) -> tuple[Path | None, Path | None]:
-    """(training file, validation file) among the data files, newest first."""
-    val = [p for p in files if _VALIDATION_NAME.search(p.stem)]
+def _with_shard_sets(folder: Path, files: list[Path]) -> tuple[list[Path], list[ShardSet]]:
+    """The data candidates, newest first: the single files and the globs of the shard sets
+    (here and in subfolders of shards), a set as new as its newest shard."""
+    sets = find_shard_sets(folder)
+    in_sets = {f for s in sets for f in s.files}
+    newest = {s.path: s.mtime for s in sets}
+    candidates = [p for p in files if p not in in_sets] + [s.path for s in sets]
+
+    def when(p: Path) -> float:
+        return newest[p] if p in newest else p.stat().st_mtime
+
+    return sorted(candidates, key=lambda p: (-when(p), p.as_posix())), sets
+
+
+def _pick_data(files: list[Path], folder: Path) -> tuple[Path | None, Path | None]:
+    """(training data, validation data) among the candidates, newest first; a name (or a
+    shard subfolder's name) like `val` marks validation data."""
+    val = [p for p in files if _VALIDATION_NAME.search(p.relative_to(folder).as_posix())]
     train = [p for p in files if p not in val]
     if train:
         return train[0], (val[0] if val else None)
@@ -170,6 +191,11 @@ def _columns(path: Path) -> tuple[tuple[str, ...], tuple[str, ...], int | None]:
     except Exception:  # the checks will say what is wrong with the file; init only guesses
         numeric = columns
     return columns, numeric, n_rows
+
+
+def _data_columns(data: Path, shards: ShardSet | None
+                  ) -> tuple[tuple[str, ...], tuple[str, ...], int | None]:
+    return shard_columns(shards, _columns) if shards is not None else _columns(data)
 
 
 def guess_target(columns: tuple[str, ...], npz: bool = False) -> tuple[tuple[str, ...], str]:
@@ -248,15 +274,16 @@ def plan(folder: Path) -> Plan:
         raise ConfigError(f"{folder} is not a folder. Run nandoc init in the folder that holds "
                           f"the model and the data, or pass that folder as the argument.")
     models = _files(folder, MODEL_SUFFIXES)
-    data_files = _data_files(folder)
+    data_files, shard_sets = _with_shard_sets(folder, _data_files(folder))
     if not models and not data_files:
         raise ConfigError(
             f"nandoc init found no model (.keras, .h5) and no data (.csv, .parquet, .npz) in "
-            f"{folder}. It looks at that folder only, not its subfolders: run it where the "
-            f"files are, or pass their folder (nandoc init path/to/run)."
+            f"{folder}. It looks at that folder only (and at subfolders of CSV or parquet "
+            f"shards): run it where the files are, or pass their folder (nandoc init "
+            f"path/to/run)."
         )
     model = models[0] if models else None
-    data, val_file = _pick_data(data_files)
+    data, val_file = _pick_data(data_files, folder)
     warnings: list[str] = []
     facts = read_model_facts(model) if model else ModelFacts()
     if facts.n_inputs > 1:
@@ -269,9 +296,11 @@ def plan(folder: Path) -> Plan:
     target_rule = ""
     if data is not None:
         try:
-            columns, numeric, n_rows = _columns(data)
+            columns, numeric, n_rows = _data_columns(data, next(
+                (s for s in shard_sets if s.path == data), None))
         except NandocError as exc:
-            warnings.append(f"the data file could not be read: {exc}")
+            what = "shards" if data in {x.path for x in shard_sets} else "file"
+            warnings.append(f"the data {what} could not be read: {exc}")
         target, target_rule = guess_target(columns, npz=data.suffix.lower() == ".npz")
     features = tuple(c for c in numeric if c not in target)
     window, window_rule = None, ""
@@ -294,6 +323,7 @@ def plan(folder: Path) -> Plan:
                 features=features, n_rows=n_rows, window=window, window_rule=window_rule,
                 validation_split=split, validation_rule=validation_rule,
                 validation_file=val_file, warnings=tuple(warnings),
+                shard_sets=tuple(shard_sets),
                 **_custom_objects(folder, facts.custom))
 
 

@@ -56,10 +56,14 @@ def render_toml(p: Plan) -> str:
         rows = f"{p.n_rows} rows, " if p.n_rows is not None else ""
         which = (f"the newest of {len(p.other_data) + 1} data files here; " if p.other_data
                  else "")
-        out.append(f"path = {_q(_rel(p.data, p.folder))}  # {which}{rows}"
+        shards = p.shards(p.data)
+        what = f"{_c(shards.describe())}; " if shards is not None else ""
+        out.append(f"path = {_q(_rel(p.data, p.folder))}  # {which}{what}{rows}"
                    f"{len(p.columns)} columns")
         for other in p.other_data:
-            out.append(f"# path = {_q(_rel(other, p.folder))}  # another data file here")
+            kind = (f"other data here: {_c(p.shards(other).describe())}"
+                    if p.shards(other) is not None else "another data file here")
+            out.append(f"# path = {_q(_rel(other, p.folder))}  # {kind}")
         if p.target:
             value = _q(p.target[0]) if len(p.target) == 1 else \
                 "[" + ", ".join(_q(t) for t in p.target) + "]"
@@ -68,8 +72,10 @@ def render_toml(p: Plan) -> str:
         note = f"; left out as non-numeric: {', '.join(ignored)}" if ignored else ""
         out.append(f"features = []  # every other numeric column ({len(p.features)}{note})")
         if p.validation_file is not None:
+            shards = p.shards(p.validation_file)
+            what = f": {_c(shards.describe())}" if shards is not None else ""
             out.append(f"validation_path = {_q(_rel(p.validation_file, p.folder))}  # named "
-                       f"like a validation set")
+                       f"like a validation set{what}")
         else:
             out.append(f"validation_split = {p.validation_split:g}  # {p.validation_rule}")
     else:
@@ -140,7 +146,9 @@ def summary(p: Plan, path: Path) -> str:
         shape = shape_text(p.facts.input_shape) if p.facts.input_shape else "shape unknown"
         lines.append(f"  model   {p.model.name} (input {shape})")
     if p.data is not None:
-        lines.append(f"  data    {p.data.name}")
+        shards = p.shards(p.data)
+        lines.append(f"  data    {_c(_rel(p.data, p.folder))}"
+                     + (f" ({len(shards.files)} {shards.kind} shards)" if shards else ""))
         if p.target:
             lines.append(f"  target  {', '.join(p.target)} (guessed: {p.target_rule})")
     if p.window is not None:

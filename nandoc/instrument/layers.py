@@ -2,11 +2,12 @@
 
 Functional models (and Sequential ones, which wrap a functional graph once built) are run
 through their own graph with `_run_through_graph`, whose `operation_fn` hook lets every layer's
-call be wrapped: its inputs are copied with `tf.identity` (so the gradient flowing into *this*
-layer's input can be told apart from the one flowing into its siblings), its outputs recorded,
-and both watched by one non-persistent `GradientTape`. Nested Functional/Sequential sub-models
-are entered and their layers recorded as "outer/inner". A subclassed model is run as a single
-"layer": its `call` is Python nobody can step through from outside.
+call be wrapped by a `recorder.Recorder`: its inputs and outputs pass through taps that keep
+their gradients during one non-persistent `GradientTape`'s backward pass (the gradient flowing
+into *this* layer's input told apart from the one flowing into its siblings). Nested
+Functional/Sequential sub-models are entered and their layers recorded as "outer/inner". A
+subclassed model is run as a single "layer": its `call` is Python nobody can step through from
+outside.
 
 The pass runs with `training=True`, as a training step does: BatchNormalization normalises with
 the batch's own statistics (the values that overflow in training, not the moving averages) and
@@ -24,7 +25,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,94 +39,13 @@ from nandoc.instrument.layer_records import (  # noqa: F401  (re-exported)
     locate,
 )
 from nandoc.instrument.measure import as_numpy as _numpy
+from nandoc.instrument.measure import compact_gradient
 from nandoc.instrument.measure import grad_summary as _grad_summary
-from nandoc.instrument.measure import is_float as _is_float
 from nandoc.instrument.measure import max_abs as _max_abs
 from nandoc.instrument.measure import stats as _stats
 from nandoc.instrument.measure import summary as _summary
+from nandoc.instrument.recorder import Call, Recorder
 from nandoc.loading.named import feed
-
-
-@dataclass
-class _Call:
-    """A layer call while the pass runs (holds tensors; turned into a LayerRecord after)."""
-
-    name: str
-    layer: Any
-    inputs: list[Any]  # watched identity copies of the float inputs
-    inputs_finite: bool
-    outputs: list[Any]
-    weights: list[Any]  # trainable variables first seen at this call
-
-
-class _Recorder:
-    """Runs layer calls and keeps what the backward pass and the records need.
-
-    Per tensor (by id; the tensor is kept alive next to its entry so the id cannot be reused):
-    whether it is finite, and whether it depends on a trainable weight. Only inputs that do are
-    copied and watched: training never differentiates w.r.t. the data or what is computed from
-    it by weightless layers, so a non-finite gradient there (a float16 overflow of d loss / d x,
-    say) would be a false alarm.
-    """
-
-    def __init__(self, tape: Any, tf: Any) -> None:
-        self.tape, self.tf = tape, tf
-        self.calls: list[_Call] = []
-        self.finite: dict[int, tuple[Any, bool]] = {}
-        self.trained: dict[int, tuple[Any, bool]] = {}
-        self.seen_weights: set[int] = set()
-
-    def is_finite(self, t: Any) -> bool:
-        key = id(t)
-        if key not in self.finite:
-            self.finite[key] = (t, bool(np.isfinite(_numpy(t)).all()))
-        return self.finite[key][1]
-
-    def depends_on_weights(self, t: Any) -> bool:
-        entry = self.trained.get(id(t))
-        return entry is not None and entry[1]
-
-    def mark(self, t: Any, trained: bool) -> None:
-        if id(t) not in self.trained:
-            self.trained[id(t)] = (t, trained)
-
-    def _watched_copy(self, t: Any, copies: list[Any]) -> Any:
-        if not _is_float(t) or not self.depends_on_weights(t):
-            return t
-        from keras.src import backend
-
-        copy = self.tf.identity(t)
-        mask = backend.get_keras_mask(t)
-        if mask is not None:
-            backend.set_keras_mask(copy, mask)
-        self.tape.watch(copy)
-        copies.append(copy)
-        return copy
-
-    def run_leaf(self, name: str, op: Any, args: tuple, kwargs: dict) -> Any:
-        from keras import tree
-        from keras.layers import Layer
-
-        floats = [t for t in tree.flatten((args, kwargs)) if _is_float(t)]
-        inputs_finite = all(self.is_finite(t) for t in floats)
-        trained = any(self.depends_on_weights(t) for t in floats) or \
-            bool(getattr(op, "trainable_weights", ()))
-        copies: list[Any] = []
-        args, kwargs = tree.map_structure(lambda t: self._watched_copy(t, copies), (args, kwargs))
-        if "training" in getattr(op, "_call_context_args", ()):
-            kwargs = {**kwargs, "training": True}
-        outputs = op(*args, **kwargs)
-        flat = [t for t in tree.flatten(outputs) if _is_float(t)]
-        for t in flat:
-            self.tape.watch(t)
-            self.mark(t, trained)
-        weights = [w for w in getattr(op, "trainable_weights", ())
-                   if id(w) not in self.seen_weights]
-        self.seen_weights.update(id(w) for w in weights)
-        if flat or weights or isinstance(op, Layer):  # not an op of the graph that computes
-            # no float (an Embedding(mask_zero=True)'s mask): nothing to measure, nothing to name
-            self.calls.append(_Call(name, op, copies, inputs_finite, flat, weights))
-        return outputs
 
 
 def _functional_of(model: Any) -> Any:
@@ -147,7 +66,7 @@ def _is_model(op: Any) -> bool:
     return isinstance(op, keras.Model)
 
 
-def _run_graph(model: Any, inputs: Any, rec: _Recorder, prefix: str) -> Any:
+def _run_graph(model: Any, inputs: Any, rec: Recorder, prefix: str) -> Any:
     """Run `model` layer by layer, entering nested models; returns its outputs."""
     from keras import tree
     from keras.src.models.sequential import Sequential
@@ -205,12 +124,17 @@ def _reset_seeds(model: Any, seed: int) -> None:
             state.assign(np.array([seed + 1000 * i + j, 0], dtype=state.dtype))
 
 
-def run_layer_pass(model: Any, loss: Any, batch: Batch, seed: int = 0) -> LayerPass:
+def run_layer_pass(model: Any, loss: Any, batch: Batch, seed: int = 0,
+                   weight_health: dict[int, tuple[bool, float, float]] | None = None
+                   ) -> LayerPass:
     """Run `batch` forward layer by layer and back, and measure every layer and weight.
 
     `loss` is a LossInfo, a list of them, or None; the model's compiled loss is used when it
     has one. A loss that raises leaves `loss_error` set and the forward measurements intact.
     The gradients are those of the unscaled loss, as a LossScaleOptimizer unscales them.
+    `weight_health`: measurements of the weights shared by passes that run on the same
+    weights (filled by the first; a 50 M-parameter model's weights are read once, not per
+    pass). Leave it None when the weights may have changed since it was filled.
     """
     started = time.perf_counter()
     saved = [(v, _numpy(v.value).copy()) for v in model.non_trainable_variables]
@@ -228,7 +152,9 @@ def run_layer_pass(model: Any, loss: Any, batch: Batch, seed: int = 0) -> LayerP
         input_finite=bool(np.isfinite(batch.x).all()),
         target_finite=bool(np.isfinite(batch.y).all()),
         input_max_abs=_max_abs(batch.x),
-        layers=_records(rec.calls, grads, batch.rows), y_pred=_first_output(y_pred),
+        layers=_records(rec.calls, grads, batch.rows,
+                        {} if weight_health is None else weight_health),
+        y_pred=_first_output(y_pred),
         loss=float(_numpy(total)) if total is not None else None, loss_error=loss_error,
         backward_error=backward_error, seconds=time.perf_counter() - started,
     )
@@ -239,7 +165,7 @@ def _forward_backward(model: Any, loss: Any, batch: Batch) -> tuple:
 
     with tf.GradientTape(persistent=False) as tape:
         x = _input_tensor(model, batch.x, tf)
-        rec = _Recorder(tape, tf)
+        rec = Recorder(tape, tf)
         rec.mark(x, False)
         if _functional_of(model) is not None or _is_sequential(model):
             mode = "layers"
@@ -252,19 +178,28 @@ def _forward_backward(model: Any, loss: Any, batch: Batch) -> tuple:
             total = _loss_value(model, loss, x, _target_tensor(batch.y, tf), y_pred)
         except Exception as exc:  # the user's loss: anything can raise
             loss_error = _describe(exc)
-    sources = ([t for c in rec.calls for t in c.outputs]
-               + [t for c in rec.calls for t in c.inputs]
-               + [w for c in rec.calls for w in c.weights])
-    grads: list[Any] = [None] * len(sources)
+    # gradient sources: the outputs computed from the data alone, and the weights; every
+    # other output's and input's gradient is kept by its tap during the same backward pass
+    # (tensors as sources, where one is computed from another, make TensorFlow 2.21 keep one
+    # of them alive after the pass: a batch of activations leaked per pass, measured)
+    data_outputs = [t for c in rec.calls
+                    for t, slot in zip(c.outputs, c.out_slots, strict=True) if slot is None]
+    sources = data_outputs + [w for c in rec.calls for w in c.weights]
+    n_in = sum(len(c.inputs) for c in rec.calls)
+    n_out = sum(len(c.outputs) for c in rec.calls)
+    grads: list[Any] = [None] * (n_out + n_in + len(sources) - len(data_outputs))
     backward_error = None
     if total is not None and sources:
         try:
-            import tensorflow as tf
-
-            # An Embedding's gradient is sparse (IndexedSlices): densified, as the optimizer
-            # would see it summed per row.
-            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
-                     for g in tape.gradient(total, sources)]
+            found = tape.gradient(total, sources)
+            from_sources = iter(found[:len(data_outputs)])
+            outs = [rec.grads[slot] if slot is not None else next(from_sources)
+                    for c in rec.calls for slot in c.out_slots]
+            ins = [rec.grads[slot] for c in rec.calls for slot in c.inputs]
+            # An Embedding's gradient is sparse (IndexedSlices): the rows it touches, each
+            # summed over its repeats, as the optimizer applies it (not a dense copy).
+            grads = [compact_gradient(g) if g is not None else None
+                     for g in [*outs, *ins, *found[len(data_outputs):]]]
         except Exception as exc:  # an op without a gradient, say
             backward_error = _describe(exc)
     return mode, rec, y_pred, total, loss_error, grads, backward_error
@@ -307,7 +242,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
 
 
-def _weight_names(c: _Call) -> list[str]:
+def _weight_names(c: Call) -> list[str]:
     """'layer/kernel', or where names repeat in a layer (a Bidirectional's directions, an
     attention's query/key/value, a subclassed model's sublayers) the path: 'mha/query/kernel'."""
     names = [w.name for w in c.weights]
@@ -318,8 +253,8 @@ def _weight_names(c: _Call) -> list[str]:
     return [f"{c.name}/{n}" for n in names]
 
 
-def _records(calls: list[_Call], grads: Sequence[Any], rows: np.ndarray
-             ) -> tuple[LayerRecord, ...]:
+def _records(calls: list[Call], grads: Sequence[Any], rows: np.ndarray,
+             weight_health: dict[int, tuple[bool, float, float]]) -> tuple[LayerRecord, ...]:
     n_out = sum(len(c.outputs) for c in calls)
     n_in = sum(len(c.inputs) for c in calls)
     out_grads, in_grads, w_grads = grads[:n_out], grads[n_out:n_out + n_in], grads[n_out + n_in:]
@@ -339,7 +274,9 @@ def _records(calls: list[_Call], grads: Sequence[Any], rows: np.ndarray
         _, in_finite = _grad_summary(ig)
         weights = []
         for w, g, w_name in zip(c.weights, wg, _weight_names(c), strict=True):
-            finite_w, max_abs_w, _ = _summary(w.value)  # measured where it lives
+            if id(w) not in weight_health:
+                weight_health[id(w)] = _summary(w.value)  # measured where it lives
+            finite_w, max_abs_w, _ = weight_health[id(w)]
             norm, finite = _grad_summary([g])
             weights.append(WeightRecord(
                 name=w_name, layer=c.name, path=str(getattr(w, "path", w.name)),

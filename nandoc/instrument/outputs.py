@@ -80,9 +80,10 @@ def _candidates(out: OutputInfo, label: float) -> list[tuple[float, str]]:
     return pts
 
 
-def probe_points(out: OutputInfo, targets: np.ndarray, predictions: np.ndarray | None = None
-                 ) -> ProbePoints:
-    """(y_true, y_pred) pairs over what the output can reach, plus real predictions."""
+def probe_points(out: OutputInfo, targets: np.ndarray, predictions: np.ndarray | None = None,
+                 prediction_targets: np.ndarray | None = None) -> ProbePoints:
+    """(y_true, y_pred) pairs over what the output can reach, plus real predictions (paired
+    with `prediction_targets`, or with the first rows of `targets`)."""
     width = out.width or 1
     n_targets = targets.shape[1]
     y_true, y_pred, notes = [], [], []
@@ -108,9 +109,10 @@ def probe_points(out: OutputInfo, targets: np.ndarray, predictions: np.ndarray |
                 y_pred.append(np.full(width, value))
                 notes.append(note)
     if predictions is not None and predictions.size:
-        k = min(len(predictions), len(targets))
+        paired = targets if prediction_targets is None else prediction_targets
+        k = min(len(predictions), len(paired))
         for i in range(k):
-            y_true.append(targets[i])
+            y_true.append(paired[i])
             y_pred.append(predictions[i])
             notes.append("the model's own prediction on a training sample")
     return ProbePoints(np.asarray(y_true, dtype=np.float32), np.asarray(y_pred, dtype=np.float32),

@@ -4,7 +4,8 @@ A small file is kept whole. A large one (more rows or bytes than the plan's limi
 bounded sample instead, chosen while the rows stream past so that no second pass is needed:
 
 - the first rows (the first batch a training run sees),
-- a seeded uniform random sample (each row gets a random key; the smallest keys win),
+- a seeded uniform random sample (each row gets a random key; the smallest keys win: only the
+  keys of the rows that enter are drawn, see `RowCapture._random`),
 - the rows with the largest |value| over the feature columns (the ones that overflow),
 - the first rows of each label value while the target looks like classes (the rare labels),
 - the last rows (the validation split is the tail of the file).
@@ -18,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from nandoc.loading.stats import CHUNK, BatchSummary, Consecutive, Rows, top_k
 
 KEEP_ALL_ROWS = 200_000
 KEEP_ALL_BYTES = 64 * 2**20
@@ -92,6 +95,7 @@ class RowCapture:
         self.rng = np.random.default_rng(p.seed)
         self.rand_key = np.empty(0)
         self.rand_row = np.empty(0, np.int64)
+        self.next_random = 2**62  # the next row to enter the random sample (once k are in)
         self.ext_score = np.empty(0)
         self.ext_row = np.empty(0, np.int64)
         self.rare: dict[float, list[int]] | None = {} if p.label_columns else None
@@ -102,8 +106,9 @@ class RowCapture:
     def complete(self) -> bool:
         return self.full is not None
 
-    def add(self, columns: list[np.ndarray]) -> None:
-        """One batch: the float64 values of the next rows of the file, column by column."""
+    def add(self, columns: list[np.ndarray], summary: BatchSummary | None = None) -> None:
+        """One batch: the float64 values of the next rows of the file, column by column;
+        `summary` (from ColumnStats.add on the same batch) lets it skip what cannot matter."""
         n = columns[0].shape[0] if columns else 0
         if n == 0:
             return
@@ -118,18 +123,20 @@ class RowCapture:
         start = self.n + 1  # file row of the batch's first row
         self.n += n
         if self.full is not None:
-            self.full.append(block(0, n))
             self.full_bytes += n * self.c * 4
             if self.n > self.plan.keep_all_rows or self.full_bytes > self.plan.keep_all_bytes:
                 self.full = None
+            else:
+                self.full.append(block(0, n))
         if self.first_n < self.edge:
             take = block(0, min(n, self.edge - self.first_n))
             self.first.append(take)
             self.first_n += take.shape[0]
         self.tail = np.concatenate([self.tail, block(max(0, n - self.tail_n), n)]
                                    )[-self.tail_n:]
-        rows = np.arange(start, start + n, dtype=np.int64)
-        wanted = self._random(rows) | self._extreme(columns, rows) | self._rare(columns, rows)
+        rows = Consecutive(start, n)
+        wanted = (self._random(rows) | self._extreme(columns, rows, summary)
+                  | self._rare(columns, rows, summary))
         keep = self._needed()
         for anchor in [a for a in self.runs if a not in keep]:
             del self.runs[anchor]
@@ -147,39 +154,70 @@ class RowCapture:
             self.carry = np.concatenate([self.carry, block(max(0, n - span + 1), n)]
                                         )[-(span - 1):]
 
-    def _random(self, rows: np.ndarray) -> set[int]:
+    def _random(self, rows: Rows) -> set[int]:
+        """Bottom-k sampling: each row has a uniform random key, the k smallest keys win. Keys
+        are drawn only for the rows that enter: the first k rows; after them, the gap to the
+        next row whose key is below the k-th smallest so far (tau) is geometric(tau), and that
+        row's key is uniform below tau (the same distribution as a key for every row, drawn in
+        file order, so batch sizes do not change the sample)."""
         k = self.plan.per_group
-        keys = self.rng.random(rows.size)  # one key per row, whatever the batch sizes
-        if self.rand_key.size >= k:
-            cand = np.flatnonzero(keys < self.rand_key[-1])
-            if cand.size == 0:
-                return set()
-            keys, rows = keys[cand], rows[cand]
         start = int(rows[0])
-        allk = np.concatenate([self.rand_key, keys])
-        allr = np.concatenate([self.rand_row, rows])
-        order = np.argsort(allk, kind="stable")[:k]
-        self.rand_key, self.rand_row = allk[order], allr[order]
+        end = start + len(rows)
+        if self.rand_key.size < k:  # the first k rows all enter
+            m = min(k - self.rand_key.size, end - start)
+            keys = self.rng.random(m)
+            allk = np.concatenate([self.rand_key, keys])
+            allr = np.concatenate([self.rand_row, np.arange(start, start + m, dtype=np.int64)])
+            order = np.lexsort((allr, allk))
+            self.rand_key, self.rand_row = allk[order], allr[order]
+            if self.rand_key.size == k:
+                self.next_random = self._gap(start + m - 1)
+        while self.next_random < end:
+            row = self.next_random
+            key = self.rng.random() * float(self.rand_key[-1])
+            at = int(np.searchsorted(self.rand_key, key, side="right"))
+            self.rand_key = np.insert(self.rand_key, at, key)[:k]
+            self.rand_row = np.insert(self.rand_row, at, row)[:k]
+            self.next_random = self._gap(row)
         return set(self.rand_row[self.rand_row >= start].tolist())
 
-    def _extreme(self, columns: list[np.ndarray], rows: np.ndarray) -> set[int]:
+    def _gap(self, row: int) -> int:
+        """The row after `row` whose key is the next to beat the k-th smallest key."""
+        tau = float(self.rand_key[-1])
+        if tau <= 0.0:
+            return 2**62  # nothing can beat a zero key
+        return row + int(self.rng.geometric(tau))
+
+    def _extreme(self, columns: list[np.ndarray], rows: Rows,
+                 summary: BatchSummary | None = None) -> set[int]:
         k = self.plan.per_group
         cols = range(len(columns)) if self.plan.score_columns is None \
             else self.plan.score_columns
         if not len(cols):
             return set()
-        score = np.zeros(rows.size)
-        with np.errstate(invalid="ignore"):
-            for j in cols:  # NaN never wins (fmax)
-                np.fmax(score, np.abs(columns[j]), out=score)
         floor = self.ext_score[-1] if self.ext_score.size >= k else -1.0
-        cand = np.flatnonzero(score > floor)
-        if cand.size == 0:
-            return set()
         start = int(rows[0])
-        score, rows = score[cand], rows[cand]
+        if summary is not None and floor >= 0:
+            # the batch's largest |value| is known: only rows with some |value| > floor count
+            cand = self._over(columns, cols, summary, float(floor))
+            if cand is None:
+                return set()
+            score = np.zeros(cand.size)
+            with np.errstate(invalid="ignore"):
+                for j in cols:  # NaN never wins (fmax)
+                    np.fmax(score, np.abs(columns[j][cand]), out=score)
+        else:
+            score = np.zeros(len(rows))
+            with np.errstate(invalid="ignore"):
+                for j in cols:  # NaN never wins (fmax)
+                    np.fmax(score, np.abs(columns[j]), out=score)
+            cand = np.flatnonzero(score > floor)
+            if cand.size == 0:
+                return set()
+            score = score[cand]
+        rows = rows[cand]
         if score.size > k:
-            idx = np.argpartition(-score, k - 1)[:k]
+            idx = top_k(score, k)
             score, rows = score[idx], rows[idx]
         alls = np.concatenate([self.ext_score, score])
         allr = np.concatenate([self.ext_row, rows])
@@ -187,16 +225,42 @@ class RowCapture:
         self.ext_score, self.ext_row = alls[order], allr[order]
         return set(self.ext_row[self.ext_row >= start].tolist())
 
-    def _rare(self, columns: list[np.ndarray], rows: np.ndarray) -> set[int]:
+    @staticmethod
+    def _over(columns: list[np.ndarray], cols, summary: BatchSummary, floor: float
+              ) -> np.ndarray | None:
+        """Positions of the rows with some |value| > floor in `cols` (None: no such row); only
+        the chunks whose min or max go past the floor are searched."""
+        if summary.absmax(cols) <= floor:
+            return None
+        found: list[np.ndarray] = []
+        with np.errstate(invalid="ignore"):
+            for j in cols:
+                if summary.absmax((j,)) <= floor:
+                    continue
+                v, lo, hi = columns[j], summary.chunk_lo[j], summary.chunk_hi[j]
+                chunks = None if lo is None or hi is None else \
+                    np.flatnonzero((hi > floor) | (lo < -floor))
+                if chunks is None or chunks.size > 32:  # NaN compares as neither
+                    found.append(np.flatnonzero((v > floor) | (v < -floor)))
+                    continue
+                for c in chunks.tolist():
+                    part = v[c * CHUNK:(c + 1) * CHUNK]
+                    found.append(np.flatnonzero((part > floor) | (part < -floor)) + c * CHUNK)
+        cand = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+        return cand if cand.size else None
+
+    def _rare(self, columns: list[np.ndarray], rows: Rows,
+              summary: BatchSummary | None = None) -> set[int]:
         if self.rare is None:
             return set()
         cols = self.plan.label_columns
         # one number per label row (a one-hot row too): a fixed random projection
         key = columns[cols[0]] if len(cols) == 1 else sum(
             columns[c] * w for c, w in zip(cols, self.weights, strict=True))
-        ok = np.isfinite(key)
-        if not ok.all():
-            key, rows = key[ok], rows[ok]
+        if summary is None or not all(summary.clean[c] for c in cols):
+            ok = np.isfinite(key)
+            if not ok.all():
+                key, rows = key[ok], rows[ok]
         okrows = rows
         known = self.rare_keys
         if known.size and _all_known(key, known):
@@ -214,7 +278,7 @@ class RowCapture:
         groups = np.flatnonzero(np.isin(self.rare_keys, np.unique(key)))
         return self._rare_rows(groups, self.rare_keys, key, okrows)
 
-    def _rare_rows(self, groups, known: np.ndarray, key: np.ndarray, rows: np.ndarray
+    def _rare_rows(self, groups, known: np.ndarray, key: np.ndarray, rows: Rows
                    ) -> set[int]:
         assert self.rare is not None
         got: set[int] = set()

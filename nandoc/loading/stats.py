@@ -1,11 +1,19 @@
 """Per-column statistics accumulated batch by batch: bad-cell counts with their first rows, and
 the range and spread of the finite values (Chan's parallel update, so batches merge exactly).
 
-Numpy only, vectorised over every column of a batch at once; the scan in `table.py` feeds it.
+Numpy only; the scan in `table.py` feeds it. Speed: a batch column with no missing or text cell
+whose sum is finite holds only finite numbers (a NaN or an inf makes the sum non-finite), so it
+takes the fast path: its sum, min, max and sum of squares (M2 = sum(v^2) - n mean^2, exact
+enough while the mean is small next to the spread; else the two-pass M2), BLOCK rows at a time
+(the passes after the first find them in the cache), with no masks and no copies. Only the
+other columns are searched cell by cell. Each batch leaves a `BatchSummary` (per column: clean
+or not, finite min/max, any inf) that the row sample and the label statistics use to skip work
+the batch cannot change.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +22,70 @@ import numpy as np
 FIRST_ROWS = 10  # rows kept per column: the first cells that are missing, text, NaN or inf
 EXAMPLES = 3  # unparsable cells quoted per column
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# sum(v^2) - n mean^2 loses about log2(sum(v^2) / M2) bits: beyond this ratio, two passes
+FAST_M2_RATIO = 16.0
+CHUNK = 4096  # a clean column's min and max are kept per chunk of rows (for the row sample)
+BLOCK = 16 * CHUNK  # rows a clean column is read at a time (512 KiB of float64: in the cache)
+
+
+class Consecutive:
+    """The file rows start, start + 1, ... of a batch of `size` rows, indexed like the array
+    np.arange(start, start + size) (positions, a boolean mask, a slice) without building it."""
+
+    __slots__ = ("size", "start")
+
+    def __init__(self, start: int, size: int):
+        self.start, self.size = int(start), int(size)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return np.arange(self.size, dtype=np.int64)[idx] + self.start
+        if isinstance(idx, (int, np.integer)):
+            return self.start + (int(idx) if idx >= 0 else self.size + int(idx))
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return idx.astype(np.int64) + self.start
+
+    def __len__(self) -> int:
+        return self.size
+
+
+Rows = np.ndarray | Consecutive
+
+
+def top_k(v: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest values of v (no NaN), the earliest positions on ties."""
+    if v.size <= k:
+        return np.arange(v.size)
+    t = v[np.argpartition(-v, k - 1)[k - 1]]  # the k-th largest value
+    above = np.flatnonzero(v > t)
+    return np.concatenate([above, np.flatnonzero(v == t)[:k - above.size]])
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What one batch held, per column: `clean` (every cell a finite number within float32's
+    range: the fast path), `lo`/`hi` (min and max of its finite values; NaN when none), `inf`
+    (any +-inf cell); for a clean column, the min and max of each CHUNK rows
+    (`chunk_lo`/`chunk_hi`; None for the others)."""
+
+    clean: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    inf: np.ndarray
+    chunk_lo: list[np.ndarray | None]
+    chunk_hi: list[np.ndarray | None]
+
+    def absmax(self, columns) -> float:
+        """The largest |value| of these columns in the batch, NaN ignored, at least 0."""
+        best = 0.0
+        for j in columns:
+            if self.inf[j]:
+                return math.inf
+            if self.lo[j] == self.lo[j]:  # not NaN: some finite value
+                best = max(best, -float(self.lo[j]), float(self.hi[j]))
+        return best
 
 
 @dataclass(frozen=True)
@@ -47,6 +119,36 @@ class ColumnScan:
         return parsed > 0 and self.n_text <= parsed
 
 
+def _chunked(v: np.ndarray, op: np.ufunc) -> np.ndarray:
+    """op.reduce of each CHUNK values of v (the last chunk may be shorter)."""
+    whole = v.size // CHUNK * CHUNK
+    out = op.reduce(v[:whole].reshape(-1, CHUNK), axis=1)
+    return np.append(out, op.reduce(v[whole:])) if whole < v.size else out
+
+
+def _clean_sums(v: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray] | None:
+    """(sum, sum of squares, min and max per CHUNK) of a column whose values are all finite and
+    within float32's range; None otherwise. Read BLOCK rows at a time, so that the passes after
+    the first find the block in the cache; a non-finite block sum (a NaN or an inf) ends it."""
+    total = squares = 0.0
+    los: list[np.ndarray] = []
+    his: list[np.ndarray] = []
+    for i in range(0, v.size, BLOCK):
+        part = v[i:i + BLOCK]
+        s = float(part.sum())
+        if not math.isfinite(s):
+            return None
+        total += s
+        squares += float(np.einsum("i,i->", part, part))  # not BLAS: its threads fight the reader
+        los.append(_chunked(part, np.minimum))
+        his.append(_chunked(part, np.maximum))
+    clo = np.concatenate(los) if len(los) > 1 else los[0]
+    chi = np.concatenate(his) if len(his) > 1 else his[0]
+    if not (-FLOAT32_MAX <= clo.min() and chi.max() <= FLOAT32_MAX):
+        return None
+    return total, squares, clo, chi
+
+
 class ColumnStats:
     """Running statistics of C columns. `add` takes one batch; `result` gives a ColumnScan each."""
 
@@ -69,26 +171,43 @@ class ColumnStats:
         self.examples: list[list[str]] = [[] for _ in names]
 
     def add(self, columns: list[np.ndarray], missing: list[np.ndarray | None],
-            text: list[np.ndarray | None], rows: np.ndarray,
-            text_of: Callable[[int, np.ndarray], list[str]]) -> None:
+            text: list[np.ndarray | None], rows: Rows,
+            text_of: Callable[[int, np.ndarray], list[str]]) -> BatchSummary:
         """One batch, column by column: float64 values with NaN where a cell is missing or
         text; the masks of missing and text cells (None: none in this batch); `rows` the file
         row of each row. `text_of(j, idx)` returns the raw cells of column j at positions idx."""
-        n = rows.size
+        c = len(self.names)
+        clean = np.zeros(c, bool)
+        lo, hi, inf = np.full(c, np.nan), np.full(c, np.nan), np.zeros(c, bool)
+        summary = BatchSummary(clean, lo, hi, inf, [None] * c, [None] * c)
+        n = len(rows)
         if n == 0:
-            return
+            return summary
         self.n += n
         with np.errstate(invalid="ignore", over="ignore"):
             for j, v in enumerate(columns):
-                lo, hi = v.min(), v.max()  # NaN when any value is NaN
-                if (missing[j] is None and text[j] is None and -FLOAT32_MAX <= lo
-                        and hi <= FLOAT32_MAX):
-                    self._moments(j, v, n, float(lo), float(hi))  # the common, clean case
+                clean_sums = _clean_sums(v) if missing[j] is None and text[j] is None else None
+                if clean_sums is not None:  # the common, clean case
+                    total, squares, clo, chi = clean_sums
+                    self._fast(j, v, n, total, squares, float(clo.min()), float(chi.max()))
+                    clean[j], lo[j], hi[j] = True, clo.min(), chi.max()
+                    summary.chunk_lo[j], summary.chunk_hi[j] = clo, chi
                 else:
-                    self._bad_cells(j, v, missing[j], text[j], rows, text_of)
+                    self._bad_cells(j, v, missing[j], text[j], rows, text_of, summary)
+        return summary
+
+    def _fast(self, j: int, v: np.ndarray, n: int, total: float, squares: float, lo: float,
+              hi: float) -> None:
+        mean = total / n
+        m2 = squares - total * mean
+        if not m2 * FAST_M2_RATIO >= squares:  # the mean dominates (or a constant): two passes
+            d = v - mean
+            m2 = float(np.einsum("i,i->", d, d))
+        self._merge(j, n, mean, m2, lo, hi)
 
     def _bad_cells(self, j: int, v: np.ndarray, m: np.ndarray | None, t: np.ndarray | None,
-                   rows: np.ndarray, text_of: Callable[[int, np.ndarray], list[str]]) -> None:
+                   rows: Rows, text_of: Callable[[int, np.ndarray], list[str]],
+                   summary: BatchSummary) -> None:
         finite = np.isfinite(v)
         nan = np.isnan(v)
         if m is not None:
@@ -98,11 +217,13 @@ class ColumnStats:
             nan &= ~t
             self.text[j] += int(t.sum())
         posinf, neginf = v == np.inf, v == -np.inf
+        before = self.posinf[j] + self.neginf[j]
         over = finite & (np.abs(v) > FLOAT32_MAX)
         self.nan[j] += int(nan.sum())
         self.posinf[j] += int(posinf.sum())
         self.neginf[j] += int(neginf.sum())
         self.overflow[j] += int(over.sum())
+        summary.inf[j] = self.posinf[j] + self.neginf[j] > before
         bad = nan | posinf | neginf | over
         if m is not None:
             bad |= m
@@ -117,16 +238,17 @@ class ColumnStats:
                     self.examples[j].append(cell)  # distinct examples, first seen first
         fv = v[finite]
         if fv.size:
-            self._moments(j, fv, fv.size, float(fv.min()), float(fv.max()))
+            summary.lo[j], summary.hi[j] = float(fv.min()), float(fv.max())
+            bmean = float(fv.sum()) / fv.size
+            d = fv - bmean
+            self._merge(j, fv.size, bmean, float(np.einsum("i,i->", d, d)),
+                        float(summary.lo[j]), float(summary.hi[j]))
 
-    def _moments(self, j: int, v: np.ndarray, cnt: int, lo: float, hi: float) -> None:
-        """Chan's update of count, mean and M2 of column j with the finite values `v`."""
+    def _merge(self, j: int, cnt: int, bmean: float, bm2: float, lo: float, hi: float) -> None:
+        """Chan's update of count, mean and M2 of column j with a batch's finite values."""
         with np.errstate(invalid="ignore", over="ignore"):
             self.min[j] = min(self.min[j], lo)
             self.max[j] = max(self.max[j], hi)
-            bmean = float(v.sum()) / cnt
-            d = v - bmean
-            bm2 = float(np.einsum("i,i->", d, d))  # not BLAS: its threads fight the reader's
             total = int(self.count[j]) + cnt
             delta = bmean - self.mean[j]
             share = cnt / total

@@ -10,13 +10,19 @@ when it is not). Rows count from 1 in file order, the header not counted.
 Speed: columns whose first rows are all numbers are parsed as Float64 by the reader itself
 (several times faster than reading text and casting). When a later cell of such a column does
 not parse, the scan starts again with that column read as text, so an unparsable cell is
-counted and shown, never fatal.
+counted and shown, never fatal. A large file is read one batch ahead by a second thread
+(`readahead.py`) while the statistics of the last batch are computed; the statistics take a
+fast path on batches without a bad cell (`stats.py`), and the row sample and the label
+statistics skip what such a batch cannot change.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import threading
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Event
@@ -28,9 +34,10 @@ from nandoc.errors import DataError
 from nandoc.loading.csvfile import csv_error, trailing_blank_lines
 from nandoc.loading.frames import array_frame
 from nandoc.loading.numbers import NumberFormat
+from nandoc.loading.readahead import read_ahead
 from nandoc.loading.sample import KEEP_ALL_BYTES, KEEP_ALL_ROWS, RowCapture, RowSample, SamplePlan
 from nandoc.loading.shards import ShardMap, is_shard_set, open_shard_set
-from nandoc.loading.stats import FIRST_ROWS, FLOAT32_MAX, ColumnScan, ColumnStats
+from nandoc.loading.stats import FIRST_ROWS, FLOAT32_MAX, ColumnScan, ColumnStats, Consecutive
 from nandoc.loading.tablefile import NA_TOKENS, SUFFIXES, Table, numeric_dtype
 from nandoc.loading.tablefile import POLARS_ERRORS as _POLARS_ERRORS
 from nandoc.loading.tablefile import open_table as open_file
@@ -46,6 +53,12 @@ ROW = "__nandoc_row__"
 
 BATCH_ROWS = 65536
 MAX_RETRIES = 3  # columns switched to text one by one before every column is read as text
+READ_AHEAD_BYTES = 32 * 2**20  # files larger than this are read by a second thread
+# While a scan runs, a thread holding the GIL (TensorFlow's import) hands it over within this
+# many seconds instead of Python's 5 ms: the scan releases the GIL around every numpy
+# reduction and every batch read, and would wait up to the interval each time it takes it back.
+SWITCH_INTERVAL = 0.0005
+_switch = {"lock": threading.Lock(), "scans": 0, "before": 0.0}
 
 
 @dataclass(frozen=True)
@@ -212,39 +225,45 @@ def _scan_once(table: Table, plan: ScanPlan, text: frozenset[str], stop: Event |
     formats = [table.number_format(c) for c in columns]
     first_row, trailing, numbered = 1, 0, False
     starts: list[int] = []
-    for i, df in _batches(parts, text):
-        if i >= len(starts):  # the next shard begins (an empty one yields no batch)
-            starts += [first_row] * (i + 1 - len(starts))
-            formats = [parts[i].number_format(c) or table.number_format(c) for c in columns]
-        if stop is not None and stop.is_set():
-            raise ScanStopped()
-        n = df.height
-        if n == 0:
-            continue
-        if ROW in df.columns:  # rows numbered by the caller: nothing to sample
-            rows = df.get_column(ROW).cast(pl.Int64).to_numpy()
-            df, numbered = df.drop(ROW), True
-        else:
-            rows = np.arange(first_row, first_row + n, dtype=np.int64)
-        values: list[np.ndarray] = []
-        missing: list[np.ndarray | None] = []
-        unparsed: list[np.ndarray | None] = []
-        for j in range(len(columns)):
-            v, m, t = _parse(df.to_series(j), formats[j])
-            values.append(v)
-            missing.append(m)
-            unparsed.append(t)
+    batches = _batches(parts, text)
+    if table.frame is None and table.size_bytes > READ_AHEAD_BYTES:
+        batches = read_ahead(batches)
+    with closing(batches):  # a stop or an error ends the reading thread too
+        for i, df in batches:
+            if i >= len(starts):  # the next shard begins (an empty one yields no batch)
+                starts += [first_row] * (i + 1 - len(starts))
+                formats = [parts[i].number_format(c) or table.number_format(c) for c in columns]
+            if stop is not None and stop.is_set():
+                raise ScanStopped()
+            n = df.height
+            if n == 0:
+                continue
+            rows: np.ndarray | Consecutive
+            if ROW in df.columns:  # rows numbered by the caller: nothing to sample
+                rows = df.get_column(ROW).cast(pl.Int64).to_numpy()
+                df, numbered = df.drop(ROW), True
+            else:
+                rows = Consecutive(first_row, n)
+            values: list[np.ndarray] = []
+            missing: list[np.ndarray | None] = []
+            unparsed: list[np.ndarray | None] = []
+            for j in range(len(columns)):
+                v, m, t = _parse(df.to_series(j), formats[j])
+                values.append(v)
+                missing.append(m)
+                unparsed.append(t)
 
-        def text_of(j: int, idx: np.ndarray, df: pl.DataFrame = df) -> list[str]:
-            return [str(x) for x in df.to_series(j).gather(idx).to_list()]
+            def text_of(j: int, idx: np.ndarray, df: pl.DataFrame = df) -> list[str]:
+                return [str(x) for x in df.to_series(j).gather(idx).to_list()]
 
-        stats.add(values, missing, unparsed, rows, text_of)
-        for j, acc in targets.items():
-            acc.add(values[j], rows)
-        if not numbered:
-            capture.add(values)
-        trailing = _trailing_blank(missing, trailing, n)
-        first_row += n
+            summary = stats.add(values, missing, unparsed, rows, text_of)
+            for j, acc in targets.items():
+                acc.add(values[j], rows, bool(summary.clean[j]), float(summary.lo[j]),
+                        float(summary.hi[j]))
+            if not numbered:
+                capture.add(values, summary)
+            trailing = _trailing_blank(missing, trailing, n)
+            first_row += n
     drop = min(trailing, trailing_blank_lines(parts[-1].read_path)) \
         if table.kind == "csv" else 0
     stats.drop_trailing(drop)
@@ -272,11 +291,33 @@ def _parse_error(table: Table, exc: BaseException) -> str:
                      len(table.columns), exc, table.skip_lines, table.has_header)
 
 
+@contextmanager
+def _prompt_gil() -> Iterator[None]:
+    """Python's switch interval at most SWITCH_INTERVAL while any scan runs (restored after
+    the last one ends)."""
+    with _switch["lock"]:
+        if _switch["scans"] == 0:
+            _switch["before"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch["before"], SWITCH_INTERVAL))
+        _switch["scans"] += 1
+    try:
+        yield
+    finally:
+        with _switch["lock"]:
+            _switch["scans"] -= 1
+            if _switch["scans"] == 0:
+                sys.setswitchinterval(_switch["before"])
+
+
 def scan_table(table: Table, plan: ScanPlan | None = None, stop: Event | None = None
                ) -> DataScan:
     """One streaming pass over every column; bounded memory whatever the file size.
     `stop`, when set from another thread, ends the pass early with ScanStopped."""
-    plan = plan or ScanPlan()
+    with _prompt_gil():
+        return _scan(table, plan or ScanPlan(), stop)
+
+
+def _scan(table: Table, plan: ScanPlan, stop: Event | None) -> DataScan:
     text = set(table.string_columns)
     for _ in range(MAX_RETRIES + 1):
         try:

@@ -22,14 +22,22 @@ def state_variables(model: Any) -> list[Any]:
 # The step's own gradients, activations and optimizer temporaries need room next to the
 # snapshot: it is taken only when it fills at most this fraction of the free memory.
 SNAPSHOT_SHARE = 0.5
+# On a CPU the snapshot takes host memory next to the model: beyond this size (weights and
+# Adam's two moments of a ~20 M-parameter model) only the statistics are copied ("partial").
+# A full copy would be 3x the weights with Adam: as much again as the model being checked.
+CPU_FULL_SNAPSHOT_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
 class SnapshotPlan:
     """Where the watched step keeps the copy it restores after a non-finite step: "device" (in
     the compiled step, every step), "host" (a numpy copy before every step: a GPU too full
-    for a second copy) or "skipped" (no room anywhere: a non-finite update is still never
-    applied, but a non-finite BatchNormalization statistic or update is not undone)."""
+    for a second copy), "partial" (a big model on a CPU: only the variables the forward pass
+    changes, BatchNormalization's statistics and the seed states, are copied in the step; a
+    non-finite gradient is never applied and a non-finite statistic is undone, but a
+    non-finite update computed from finite gradients is not) or "skipped" (no room anywhere:
+    a non-finite update is still never applied, but a non-finite BatchNormalization statistic
+    or update is not undone)."""
 
     where: str
     bytes: int  # the size of one copy
@@ -89,16 +97,30 @@ def device_available(device: str) -> int | None:
 
 
 def plan_snapshot(variables: list[Any], *, device: str = "CPU", device_free: int | None = None,
-                  host_free: int | None = None, measure: bool = True) -> SnapshotPlan:
+                  host_free: int | None = None, measure: bool = True,
+                  statistics: list[Any] | None = None) -> SnapshotPlan:
     """Decide where the step's snapshot of `variables` goes. `device_free` / `host_free` are
     budgets in bytes; left None they are measured (unless `measure` is False: then unknown,
     which counts as room enough). On a CPU the device is the host: a host copy would take
-    the same memory, so it is the device copy or none."""
+    the same memory, so it is the device copy, the statistics only (`statistics`: the
+    non-trainable variables, when the state is over CPU_FULL_SNAPSHOT_BYTES), or none."""
     need = state_bytes(variables)
     on_gpu = device.upper().startswith("GPU")
     if device_free is None and measure:
         device_free = device_available(device)
-    if device_free is None or need <= SNAPSHOT_SHARE * device_free:
+    fits = device_free is None or need <= SNAPSHOT_SHARE * device_free
+    if not on_gpu and statistics is not None and need > CPU_FULL_SNAPSHOT_BYTES:
+        small = state_bytes(statistics)
+        if device_free is None or small <= SNAPSHOT_SHARE * device_free:
+            stats = (f"only the statistics ({_mib(small)}) are copied" if small else
+                     "the model has no statistics to copy")
+            return SnapshotPlan(
+                "partial", small, device_free,
+                f"a full copy of the weights and optimizer state would take {_mib(need)} more "
+                f"host memory (over {_mib(CPU_FULL_SNAPSHOT_BYTES)}); {stats}: a non-finite "
+                "gradient is still never applied and a non-finite statistic is undone, but a "
+                "non-finite update computed from finite gradients is not")
+    if fits:
         why = ("free memory unknown" if device_free is None else
                f"{_mib(need)} fits in {_mib(device_free)} free on {device}")
         return SnapshotPlan("device", need, device_free, why)
@@ -116,7 +138,7 @@ def plan_snapshot(variables: list[Any], *, device: str = "CPU", device_free: int
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{max(1, round(n / 1024))} KiB"
 
 
 def snapshot(model: Any) -> list[np.ndarray]:
@@ -124,7 +146,70 @@ def snapshot(model: Any) -> list[np.ndarray]:
     return [np.array(v.numpy(), copy=True) for v in state_variables(model)]
 
 
-def restore(model: Any, values: list[np.ndarray]) -> None:
+# A kept state bigger than this is written to a temporary file rather than held in memory.
+SPILL_BYTES = 128 * 2**20
+
+
+class KeptState:
+    """The model's state as it was when kept, to restore later (the state training started
+    from, for the re-runs a check or a fix asks for). Small states are held in memory; a big
+    one (over `spill_bytes`) is written, one variable at a time, to a temporary file that is
+    deleted with this object, so a 50 M-parameter model's weights and Adam moments (600 MB)
+    cost no memory while training runs. Iterating yields the arrays in `state_variables`
+    order, one at a time."""
+
+    def __init__(self, model: Any, spill_bytes: int = SPILL_BYTES):
+        import os
+        import tempfile
+        import weakref
+
+        variables = state_variables(model)
+        self.n = len(variables)
+        self.values: list[np.ndarray] | None = None
+        self.path: str | None = None
+        if state_bytes(variables) <= spill_bytes:
+            self.values = [np.array(v.numpy(), copy=True) for v in variables]
+            return
+        fd, path = tempfile.mkstemp(prefix="nandoc-state-", suffix=".npy")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for v in variables:
+                    np.save(fh, np.asarray(v.numpy()), allow_pickle=False)
+        except OSError:  # no room on disk: held in memory after all
+            _unlink(path)
+            self.values = [np.array(v.numpy(), copy=True) for v in variables]
+            return
+        self.path = path
+        self._cleanup = weakref.finalize(self, _unlink, path)
+
+    @property
+    def where(self) -> str:
+        return "memory" if self.values is not None else "file"
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        if self.values is not None:
+            yield from self.values
+            return
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            for _ in range(self.n):
+                yield np.load(fh, allow_pickle=False)
+
+
+def _unlink(path: str) -> None:
+    import os
+
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def restore(model: Any, values: Any) -> None:
+    """Put back a state: a list of arrays (`snapshot`) or a KeptState, in state order."""
     for var, value in zip(state_variables(model), values):
         var.assign(value)
 

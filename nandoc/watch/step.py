@@ -11,7 +11,9 @@ That copy is as large as the state itself (weights and optimizer moments: 3x the
 Adam), so it is planned first (`watch.state.plan_snapshot`): when it does not fit in half the
 free memory of the device, it is taken on the host before every step (a GPU short of memory)
 or skipped (then a non-finite update is still never applied, but a non-finite BatchNormalization
-statistic or update stays). `snapshot_plan.as_extra()` is what the report shows.
+statistic or update stays); a big model on a CPU copies only its statistics ("partial": a
+non-finite update computed from finite gradients stays). `snapshot_plan.as_extra()` is what
+the report shows.
 """
 
 from __future__ import annotations
@@ -90,9 +92,15 @@ class WatchedStep:
         self.trainable = list(model.trainable_variables)
         self.optimizer.build(self.trainable)
         self.state = list(model.variables) + list(self.optimizer.variables)
-        self.snapshot_plan = snapshot or plan_snapshot(self.state, device=_device_of(self.state))
-        self._snapshot = ([tf.Variable(v, trainable=False, name="nandoc_snapshot")
-                           for v in self.state] if self.snapshot_plan.where == "device" else [])
+        statistics = list(model.non_trainable_variables)
+        self.snapshot_plan = snapshot or plan_snapshot(self.state, device=_device_of(self.state),
+                                                       statistics=statistics)
+        where = self.snapshot_plan.where
+        # the variables the snapshot covers, and their copies on the device
+        self._covered = self.state if where == "device" else \
+            statistics if where == "partial" else []
+        self._snapshot = [tf.Variable(v, trainable=False, name="nandoc_snapshot")
+                          for v in self._covered]
         self._host: list[np.ndarray] | None = None
         owners = _owners(model)
         paths = [owners.get(id(v)) or _layer_of(getattr(v, "path", v.name))
@@ -109,7 +117,7 @@ class WatchedStep:
     def _train_step(self, x, y):
         import tensorflow as tf
 
-        for snap, var in zip(self._snapshot, self.state, strict=False):
+        for snap, var in zip(self._snapshot, self._covered, strict=True):
             snap.assign(var)
         with tf.GradientTape() as tape:
             y_pred = self.model(x, training=True)
@@ -136,7 +144,7 @@ class WatchedStep:
         keep = grads_ok & state_ok
 
         def restore():
-            for snap, var in zip(self._snapshot, self.state, strict=False):  # none off-device
+            for snap, var in zip(self._snapshot, self._covered, strict=True):  # none off-device
                 var.assign(snap)
             return tf.constant(False)
 

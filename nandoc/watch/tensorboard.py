@@ -2,10 +2,11 @@
 (no cost per training step), with `tf.summary` alone.
 
 Tags: `nandoc/loss`, `nandoc/grad_norm` and `nandoc/layer_grad_norm/<layer>` per measured step
-(step = the global step, from 1; a non-finite value is written as it was, NaN or inf); at the
-failing step, the text summaries `nandoc/first_nonfinite` (where the first non-finite value was
-seen) and `nandoc/finding` (the rank-1 finding: cause, title, where, fix).
-"""
+(step = the global step, from 1; for a replay resumed from a checkpoint, the original run's
+global step, so the events overlay the run's own curves; a non-finite value is written as it
+was, NaN or inf); at the failing step, the text summaries `nandoc/first_nonfinite` (where the
+first non-finite value was seen) and `nandoc/finding` (the rank-1 finding: cause, title, where,
+fix)."""
 
 from __future__ import annotations
 
@@ -57,13 +58,32 @@ def _within(path: Path, folder: Path) -> bool:
 
 
 def global_steps(log: StepLog) -> list[int]:
-    """The global step (from 1) of each row of `log`, also after `trim` let rows go."""
+    """The global step (from 1) of each row of `log`, also after `trim` let rows go.
+
+    A log that knows its steps per epoch (replay's) numbers each row by its epoch and step, as
+    the original run did: epoch E step S is global step (E-1) x steps per epoch + S, also for a
+    run resumed from a checkpoint mid-way. Otherwise (the callback's) rows count from 1."""
     n = len(log.loss)
+    per_epoch = log.steps_per_epoch
+    if per_epoch > 0 and len(log.epoch) == n and len(log.step) == n:
+        return [(e - 1) * per_epoch + s for e, s in zip(log.epoch, log.step, strict=True)]
     dropped = max(log.steps_ran - n, 0)
     if not dropped:
         return list(range(1, n + 1))
     head = log.trimmed_head
     return list(range(1, head + 1)) + list(range(head + dropped + 1, log.steps_ran + 1))
+
+
+def failing_global_step(log: StepLog, failing_step: int | None) -> int | None:
+    """Where the failure's text summaries and histograms go: for a log numbered by epoch and
+    step that stopped at a non-finite value, the global step of its last row (the failing
+    step; for a validation failure, the epoch's last step), in the same numbering as the
+    scalars; otherwise the caller's `failing_step`."""
+    if failing_step is None or not log.nonfinite or not log.loss:
+        return failing_step
+    if log.steps_per_epoch > 0:
+        return global_steps(log)[-1]
+    return failing_step
 
 
 def write_events(folder: Path, log: StepLog, *, gradients: bool = True,
@@ -72,11 +92,14 @@ def write_events(folder: Path, log: StepLog, *, gradients: bool = True,
                  histograms: dict[str, tuple] | None = None) -> None:
     """Write the run's events into `folder` (created if missing). `gradients`: whether the log
     measured gradient norms (the callback sees only the loss). OutputPathError when the folder
-    cannot be written. `histograms`: layer -> `LayerRecord.histogram` of the failing batch's
-    activations, written at the failing step."""
+    cannot be written. `failing_step`: the global step of the failure (see
+    `failing_global_step`: a replay log places it itself, in the original run's numbering).
+    `histograms`: layer -> `LayerRecord.histogram` of the failing batch's activations, written
+    at the failing step."""
     import tensorflow as tf
 
     folder = Path(folder)
+    failing_step = failing_global_step(log, failing_step)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         writer = tf.summary.create_file_writer(str(folder))

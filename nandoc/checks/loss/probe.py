@@ -33,12 +33,13 @@ def fixes(finding: Finding) -> list[Candidate]:
     return []
 
 
-@check(id="loss-probe", needs=("model", "loss", "data"), wants=("sources", "suspects"),
+@check(id="loss-probe", needs=("model", "loss", "data"),
+       wants=("sources", "suspects", "passes"),
        causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
                "where-gradient-trap", "tensor-python-branch", "domain-error",
                "activation-loss-mismatch"), fixes=fixes)
 def probe(model: Any, loss: list[LossInfo], data: Dataset, sources: list[SourceFile] | None,
-          suspects: tuple[Finding, ...] | None):
+          suspects: tuple[Finding, ...] | None, passes: Any = None):
     """Losses evaluated op by op over the values the model's output can reach."""
     sources = sources or []
     out = output_info(model)
@@ -49,7 +50,7 @@ def probe(model: Any, loss: list[LossInfo], data: Dataset, sources: list[SourceF
     custom = [info for info in loss if info.fn is not None]
     if not custom:
         return
-    points = reachable_points(model, out, data)
+    points = reachable_points(model, out, data, passes)
     for info in custom:
         yield from loss_findings(info, points, sources, suspects or ())
 

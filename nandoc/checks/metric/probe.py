@@ -40,11 +40,11 @@ def _metric_functions(model: Any, sources: list[SourceFile]) -> list[LossInfo]:
     return found
 
 
-@check(id="metric-probe", needs=("model", "data", "sources"), wants=("suspects",),
+@check(id="metric-probe", needs=("model", "data", "sources"), wants=("suspects", "passes"),
        causes=("unclipped-log", "division-by-zero", "sqrt-at-zero", "exp-overflow",
                "where-gradient-trap", "tensor-python-branch"))
 def probe(model: Any, data: Dataset, sources: list[SourceFile],
-          suspects: tuple[Finding, ...] | None):
+          suspects: tuple[Finding, ...] | None, passes: Any = None):
     """Custom metric functions evaluated op by op over the values the output can reach."""
     out = output_info(model)
     if out is None:
@@ -52,7 +52,7 @@ def probe(model: Any, data: Dataset, sources: list[SourceFile],
     metrics = _metric_functions(model, sources)
     if not metrics:
         return
-    points = reachable_points(model, out, data)
+    points = reachable_points(model, out, data, passes)
     for info in metrics:
         for f in loss_findings(info, points, sources, suspects or ()):
             if f.severity is Severity.ERROR:  # a NaN metric misleads; it does not train
