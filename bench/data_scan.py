@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import treerss  # bench/treerss.py: run next to this script
+
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NO_COLOR": "1"}
 FEATURES = 8
@@ -91,13 +93,10 @@ def write_csv(path: Path, megabytes: float) -> tuple[int, int]:
 
 
 def measure(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MiB, exit code) of one subprocess."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, proc.returncode
+    """(wall seconds, peak RSS in MiB of the process tree, exit code) of one subprocess
+    (`treerss.py`: a scan in a child process of nandoc's counts too)."""
+    wall, peak, code, _ = treerss.run(cmd, env=ENV, cwd=REPO)
+    return wall, peak, code
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import treerss  # bench/treerss.py: run next to this script
+
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NO_COLOR": "1"}
 FEATURES = 8
@@ -104,14 +106,9 @@ def write_shards(d: Path, gb: float, shard_mb: int) -> list[Path]:
 
 
 def timed(args: list[str], env: dict | None = None) -> tuple[float, float, int, str]:
-    """(seconds, peak RSS MiB, exit code, stdout) of one child process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, cwd=REPO)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - t0, usage.ru_maxrss / 1024, proc.returncode, out
+    """(seconds, peak RSS MiB of the process tree, exit code, stdout) of one child process
+    (`treerss.py`: a scan in a child process of nandoc's counts too)."""
+    return treerss.run(args, env=env or ENV, cwd=REPO, capture=True)
 
 
 def main() -> None:
