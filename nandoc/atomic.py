@@ -126,6 +126,11 @@ def check_writable(option: str, path: Path) -> None:
                               f"to.")
 
 
+def is_html(path: Path | str) -> bool:
+    """A report path that gets the HTML page (`.html`, `.htm`, any case); others get JSON."""
+    return Path(path).suffix.lower() in (".html", ".htm")
+
+
 def replaceable_report(path: Path) -> bool:
     """Whether what is at `path` may be replaced by a report: nothing, an empty file, or a
     report nandoc wrote before (JSON with the "nandoc" and "schema_version" keys, or an HTML
@@ -142,7 +147,7 @@ def replaceable_report(path: Path) -> bool:
             return True
         if path.stat().st_size > 256 * 2**20:
             return False
-        if path.suffix.lower() in (".html", ".htm"):
+        if is_html(path):
             with path.open(encoding="utf-8", errors="replace") as fh:
                 return '<meta name="generator" content="nandoc' in fh.read(4096)
         doc = json.loads(path.read_text(encoding="utf-8"))

@@ -63,14 +63,17 @@ class LayerRecord:
         return self.finite_fraction == 1.0
 
 
-def histogram_of(v: np.ndarray, bins: int = 30) -> tuple | None:
+def histogram_of(v: np.ndarray, bins: int = 30, lo: float | None = None,
+                 hi: float | None = None) -> tuple | None:
     """`LayerRecord.histogram` of finite values (None when there are none). Equal-width bins
     between the min and the max, counted with bincount a chunk at a time, in float64 (no
     float64 copy of `v`; np.histogram's edge corrections cost twice as much on a
-    transformer's activations, and a value exactly on an inner edge may land one bin apart)."""
+    transformer's activations, and a value exactly on an inner edge may land one bin apart).
+    `lo`/`hi`: the min and max of `v` when the caller has them already."""
     if not v.size:
         return None
-    lo, hi = float(v.min()), float(v.max())
+    lo = float(v.min()) if lo is None else lo
+    hi = float(v.max()) if hi is None else hi
     uniform = hi > lo and np.isfinite(hi - lo)
     if uniform:
         edges = np.linspace(lo, hi, bins + 1)

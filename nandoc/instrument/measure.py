@@ -80,7 +80,7 @@ def stats(arrays: list[np.ndarray], rows: np.ndarray) -> dict[str, Any]:
         "min": lo,
         "max": hi,
         "nonfinite_rows": tuple(int(r) for r in rows[bad_samples]),
-        "histogram": histogram_of(finite_values),
+        "histogram": histogram_of(finite_values, lo=lo, hi=hi) if n_fin else None,
     }
 
 

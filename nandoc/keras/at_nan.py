@@ -85,14 +85,14 @@ def _learning_rate(model: Any) -> float:
 
 def publish(report: Any, report_path: Any, verbose: bool, stream: TextIO | None) -> None:
     """Save the JSON report and print the headline and the ranked report."""
-    from nandoc.atomic import write_text_atomic
+    from nandoc.atomic import is_html, write_text_atomic
     from nandoc.render import Format, color_wanted, render
 
     out = stream or sys.stderr
     if report_path is not None:
         try:
             guard_report_path(report_path)  # again: a file may have appeared there meanwhile
-            html = Path(report_path).suffix.lower() in (".html", ".htm")
+            html = is_html(report_path)
             write_text_atomic(report_path, render(report, Format.HTML if html else Format.JSON))
         except OSError as exc:
             say(out, f"nandoc: could not write {report_path}: {exc.strerror}\n")

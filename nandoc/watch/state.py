@@ -168,7 +168,7 @@ class KeptState:
         self.values: list[np.ndarray] | None = None
         self.path: str | None = None
         if state_bytes(variables) <= spill_bytes:
-            self.values = [np.array(v.numpy(), copy=True) for v in variables]
+            self.values = snapshot(model)
             return
         fd, path = tempfile.mkstemp(prefix="nandoc-state-", suffix=".npy")
         try:
@@ -177,7 +177,7 @@ class KeptState:
                     np.save(fh, np.asarray(v.numpy()), allow_pickle=False)
         except OSError:  # no room on disk: held in memory after all
             _unlink(path)
-            self.values = [np.array(v.numpy(), copy=True) for v in variables]
+            self.values = snapshot(model)
             return
         self.path = path
         self._cleanup = weakref.finalize(self, _unlink, path)
