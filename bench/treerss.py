@@ -4,6 +4,9 @@
 command's own `ru_maxrss` would leave the child out. The tree's resident memory is summed from
 /proc every INTERVAL seconds (the command and every process below it); the reported peak is the
 larger of that sampled sum and the command's own `ru_maxrss` (exact, for the command alone).
+The list of processes is refreshed every FIND_INTERVAL seconds only: finding children means
+reading a file per thread, and TensorFlow runs dozens of threads (walking them every 20 ms cost
+the measured command ~1 s in 11). A child that starts and ends between two refreshes is missed.
 Linux only (/proc).
 """
 
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 
 INTERVAL = 0.02
+FIND_INTERVAL = 0.2
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -36,14 +40,19 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of `pid` and all its descendants, now."""
-    total, todo = 0, [pid]
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, now."""
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        total += _rss(p)
+        found.append(p)
         todo += _children(p)
-    return total
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of `pid` and all its descendants, now."""
+    return sum(_rss(p) for p in tree(pid))
 
 
 def run(cmd: list[str], *, env: dict | None = None, cwd: Path | str | None = None,
@@ -56,8 +65,11 @@ def run(cmd: list[str], *, env: dict | None = None, cwd: Path | str | None = Non
     done = threading.Event()
 
     def sample() -> None:
+        pids, found = [proc.pid], time.perf_counter()
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss(proc.pid))
+            if time.perf_counter() - found >= FIND_INTERVAL:
+                pids, found = tree(proc.pid), time.perf_counter()
+            peak[0] = max(peak[0], sum(_rss(p) for p in pids))
             done.wait(INTERVAL)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -225,3 +225,71 @@ def test_blank_lines_at_the_end_are_not_rows_but_a_blank_line_inside_is(tmp_path
     assert scan.n_rows == 4  # rows 1, 2, the blank row 3, and 4; the blank tail is dropped
     assert scan.columns["a"].n_missing == 1 and scan.columns["a"].bad_rows == (3,)
     assert scan.sample.rows.tolist() == [1, 2, 3, 4]
+
+
+@pytest.fixture
+def child_scans(monkeypatch):
+    """Data of more than a byte is scanned in a child process, as 256 MiB and more are."""
+    from nandoc.drivers import files
+
+    monkeypatch.setattr(files, "CHILD_SCAN_BYTES", 1)
+    return files
+
+
+def _same_scan(a, b) -> None:
+    assert (a.n_rows, a.columns, a.targets, a.shards) == (b.n_rows, b.columns, b.targets,
+                                                         b.shards)
+    np.testing.assert_array_equal(a.sample.rows, b.sample.rows)
+    np.testing.assert_array_equal(a.sample.values, b.sample.values)
+    assert (a.sample.complete, a.sample.run) == (b.sample.complete, b.sample.run)
+
+
+def test_big_data_is_scanned_in_a_child_process_with_the_same_result(
+        big_csv, models, low_limit, child_scans):
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    cfg = Config(model_path=models["binary"], data_path=big_csv, target=("label",))
+    table = open_table(big_csv)
+    plans = child_scans._plans(cfg, (table, None), None, True)
+    pool, scanning = child_scans._start_scan((table, None), plans, None)
+    try:
+        assert isinstance(pool, ProcessPoolExecutor)
+        in_child = scanning.result().data.scan
+    finally:
+        pool.shutdown()
+    assert not in_child.sample.complete  # sampled: a bounded sample came back, not the file
+    _same_scan(in_child, scan_table(table, plans[0]))
+    inputs = load_inputs(cfg, child_process=True)  # the whole load, its scan in a child
+    _same_scan(inputs.scan[0].scan, in_child)
+    assert inputs.data.sampled and inputs.data.train.total == N
+    pool, scanning = child_scans._start_scan((table, None), plans, None, child_process=False)
+    pool.shutdown()  # a library caller's own process: never a child (its main module reruns)
+    assert isinstance(pool, ThreadPoolExecutor)
+
+
+def test_a_scan_whose_child_process_dies_runs_again_in_this_one(big_csv, low_limit, child_scans):
+    from concurrent.futures import BrokenExecutor
+    from functools import partial
+
+    cfg = Config(data_path=big_csv, target=("label",))
+    table = open_table(big_csv)
+    plans = child_scans._plans(cfg, (table, None), None, True)
+    pool, scanning = child_scans._start_scan((table, None), plans, None)
+    child_scans._end_child(pool)  # as a failed model load or Ctrl-C ends it; or out of memory
+    pool.shutdown()
+    assert isinstance(scanning.exception(), BrokenExecutor)
+    again = partial(child_scans._scan_files, (table, None), plans, None)
+    _same_scan(child_scans._scan_result(scanning, again).data.scan,
+               scan_table(table, plans[0]))
+
+
+def test_a_small_sample_plan_is_scanned_in_a_thread_and_a_whole_file_too(
+        big_csv, low_limit, child_scans):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = Config(data_path=big_csv, target=("label",))
+    table = open_table(big_csv)
+    whole = child_scans._plans(cfg, (table, None), None, False)  # replay reads every row
+    pool, scanning = child_scans._start_scan((table, None), whole, None)
+    pool.shutdown()
+    assert isinstance(pool, ThreadPoolExecutor) and scanning.result().data.scan.sample.complete

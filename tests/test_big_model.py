@@ -349,9 +349,9 @@ def test_a_big_model_on_a_cpu_snapshots_its_statistics_only():
     # a small state is copied whole; a big one (here: a budget that says so) partly
     assert plan_snapshot(variables, device="CPU", device_free=10**12,
                          statistics=stats).where == "device"
-    import nandoc.watch.state as state
-
     import tensorflow as tf
+
+    import nandoc.watch.state as state
 
     # the plan reads shapes and dtypes only: a 256 MiB weight's spec, next to the real state
     big = [*variables, tf.TensorSpec((CPU_FULL_SNAPSHOT_BYTES // 4,), tf.float32)]

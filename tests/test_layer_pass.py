@@ -269,7 +269,8 @@ def test_float16_overflow(fp16, case, severity):
     from nandoc.checks.step.float16_overflow import float16_overflow
 
     data = dataset(np.abs(X3) + 1, Y3)
-    found = _findings(float16_overflow, model=fp16[case], passes=layer_passes(fp16[case], None, data, None))
+    found = _findings(float16_overflow, model=fp16[case],
+                      passes=layer_passes(fp16[case], None, data, None))
     if severity is None:
         assert found == []
         return

@@ -87,8 +87,9 @@ def test_window_stride(healthy_csv):
         (ModelInput(2, None, 3), {"window": WindowConfig(length=10)},
          "the model takes single rows (None, 3), not windows"),
         (ModelInput(3, None, 3), {}, "set [data.window] length"),
-        (None, {"target": ("lable",)}, "The target column 'lable' is not in data.csv. Its "
-                                       "columns are: 'a', 'b', 'c', 'label'. Did you mean 'label'?"),
+        (None, {"target": ("lable",)},
+         "The target column 'lable' is not in data.csv. Its columns are: 'a', 'b', 'c', "
+         "'label'. Did you mean 'label'?"),
         (None, {"target": ()}, "nandoc needs to know the target column of data.csv"),
         (None, {"features": ("a", "zz")}, "The feature column 'zz' is not in data.csv"),
         (ModelInput(3, 200, 3), {}, "yields no training windows"),

@@ -60,7 +60,7 @@ LOSSES = {
             else:
                 out = -ops.sum(y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred))
             return out
-        """),
+        """),  # noqa: E501 - the line numbers of this source are asserted below
     "sqrt_distance": ("linear", """
         from keras import ops
 

@@ -108,7 +108,7 @@ def check(
         from nandoc.quiet import native_stderr_captured
 
         with user_output_to_stderr(), native_stderr_captured() as captured:
-            report = run_check(cfg, steps=steps)
+            report = run_check(cfg, steps=steps, child_process=True)
     finish(report, fmt, output, fail_on, level, captured.text)
 
 

@@ -70,7 +70,8 @@ _CAUSES = [
         "targets outside the loss's domain",
         TIER_DATA,
         "Binary labels outside [0, 1], class ids < 0 or >= the number of classes, one-hot "
-        "targets of the wrong width, or negative targets into log-based losses (MSLE, Poisson, KLD).",
+        "targets of the wrong width, or negative targets into log-based losses (MSLE, Poisson, "
+        "KLD).",
         "Cross-entropy of a label of 2 is unbounded below; an out-of-range sparse class id "
         "raises on CPU and silently gives NaN on GPU; log of a negative target is NaN.",
         "Compare the target's unique values with the output layer's width and the loss.",
@@ -93,7 +94,8 @@ _CAUSES = [
         "softmax-single-unit",
         "softmax over an axis of size 1: the output is always 1",
         TIER_MODEL,
-        "A softmax applied over an axis that holds a single unit, e.g. Dense(1, activation='softmax').",
+        "A softmax applied over an axis that holds a single unit, e.g. "
+        "Dense(1, activation='softmax').",
         "softmax(z) = exp(z) / sum(exp(z)) = 1 for one unit, whatever z: predictions are constant "
         "and accuracy freezes at the positive rate, while Keras 3's cross-entropy still reads the "
         "cached logits, so the loss falls and hides it.",

@@ -18,11 +18,12 @@ BURST_STEPS = 50
 BURST_SECONDS = 5.0  # after the first (tracing) step
 
 
-def check(cfg: Config, *, steps: int = BURST_STEPS) -> Report:
+def check(cfg: Config, *, steps: int = BURST_STEPS, child_process: bool = False) -> Report:
     """Run every applicable check on the inputs `cfg` names, then `steps` watched training
-    steps (at most about BURST_SECONDS; 0 skips the burst)."""
+    steps (at most about BURST_SECONDS; 0 skips the burst). `child_process`: big data may be
+    scanned in a child process (`files.load_inputs`; the command line's choice)."""
     started = time.perf_counter()
-    inputs = load_inputs(cfg)
+    inputs = load_inputs(cfg, child_process=child_process)
     loaded = time.perf_counter()
     d = diagnosis.examine(inputs, started)
     checked = time.perf_counter()

@@ -51,7 +51,7 @@ def custom_layer_ops(model: Any, data: Dataset, sources: list[SourceFile],
     seed = config.train.seed if config is not None else 0
     batches = select_batches(data.train, batch_size, seed)[:MAX_BATCHES]
     files = [str(s.path) for s in sources]
-    for path, layer, file in _user_layers(model, sources):
+    for path, layer, _file in _user_layers(model, sources):
         try:
             feeder = keras.Model(model.inputs, layer.input)
         except Exception:  # inside a nested model or a wrapper: not reachable from the inputs
