@@ -88,6 +88,10 @@ def test_resumed_at_the_failing_epoch_reaches_the_same_nan_at_the_same_global_st
     start = resumed.extra["replay"]["from"]
     assert start["optimizer_state"] == "from the checkpoint" and not start["weights_only"]
     assert start["global_step"] == (epoch - 1) * per_epoch + 1
+    # the report's first non-finite value carries the global step, the same in both runs
+    failing = full.first_nonfinite.to_dict()["global_step"]
+    assert resumed.first_nonfinite.to_dict()["global_step"] == failing
+    assert failing == (full.first_nonfinite.epoch - 1) * per_epoch + full.first_nonfinite.step
     # the same batch, hence the same rows, as the full replay's failing step
     assert full.extra["failing_batch"]["rows"] == resumed.extra["failing_batch"]["rows"]
     # the sidecar alone says where to start

@@ -108,6 +108,20 @@ def test_binary_labels_outside_0_1(tmp_path, models):
     assert f.location.rows == (7, 41) and f.measured["bad_values"] == [-1.0, 2.0]
 
 
+def test_labels_of_a_validation_file_are_located_in_that_file(tmp_path, healthy_csv, models):
+    rows = healthy_rows()[:20]
+    rows[2][3] = 2  # row 3 of val.csv
+    val = write_csv(tmp_path / "val.csv", ["a", "b", "c", "label"], rows)
+    [f] = causes(run(models["binary"], healthy_csv, validation_path=val), "label-out-of-range")
+    assert (f.location.file, f.location.rows) == ("val.csv", (3,))
+    both = healthy_rows()
+    both[6][3] = 2  # row 7 of data.csv as well: its rows are shown, the count says the rest
+    data = write_csv(tmp_path / "data.csv", ["a", "b", "c", "label"], both)
+    [f] = causes(run(models["binary"], data, validation_path=val), "label-out-of-range")
+    assert (f.location.file, f.location.rows, f.measured["count"]) == ("data.csv", (7,), 2)
+    assert "(1 more in val.csv)" in f.evidence
+
+
 @pytest.mark.parametrize("label, fires", [(3, True), (-1, True), (1.5, True), (2, False)],
                          ids=["id-eq-width", "negative", "non-integer", "in-range"])
 def test_sparse_class_ids(tmp_path, models, label, fires):

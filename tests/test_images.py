@@ -220,3 +220,61 @@ def test_imports_and_lists_without_tensorflow(folders):
                          timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "6"
+
+
+# --- a validation image folder ([data] validation_path) -------------------------------------
+
+@pytest.fixture(scope="module")
+def split_folders(tmp_path_factory) -> dict[str, Path]:
+    """train/ (cats, dogs), val/ (dogs only: Keras alone would number them 0), val3/ (dogs
+    and a fox the 2-unit model has no output for), and the model."""
+    base = tmp_path_factory.mktemp("split")
+    for k, (folder, names) in enumerate((("train", ("cats", "dogs")), ("val", ("dogs",)),
+                                         ("val3", ("dogs", "fox")))):
+        for c, name in enumerate(names):
+            for i in range(6):
+                _png(base / folder / name / f"{i}.png", (8, 8, 3), 100 * k + 10 * c + i)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(2, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.save(base / "model.keras")
+    (base / "val.csv").write_text("a,label\n1,0\n")
+    return {"base": base, "model": base / "model.keras"}
+
+
+def _images_cfg(folders: dict[str, Path], val: str):
+    from nandoc.config import Config
+
+    base = folders["base"]
+    return Config(model_path=folders["model"], data_path=base / "train",
+                  validation_path=base / val, target=("label",))
+
+
+def test_a_validation_image_folder_is_the_validation_split_labelled_by_class_name(
+        split_folders):
+    from nandoc.drivers.files import load_inputs
+
+    data = load_inputs(_images_cfg(split_folders, "val")).data
+    assert (data.train.n, data.val.n) == (12, 6)  # no split taken off the training images
+    assert sorted(set(data.train.y.ravel().tolist())) == [0.0, 1.0]
+    assert set(data.val.y.ravel().tolist()) == {1.0}  # "dogs" is class 1 in train/ too
+
+
+def test_a_validation_class_the_training_folder_lacks_is_found_out_of_range(split_folders):
+    from nandoc.drivers.check import check
+
+    report = check(_images_cfg(split_folders, "val3"), steps=0)
+    [found] = [f for f in report.findings if f.cause == "label-out-of-range"]
+    # fox is class 2 of a 2-unit softmax: images 7-12 of val3/ (dogs come first), not train/
+    assert (found.location.file, found.location.rows) == ("val3", (7, 8, 9, 10, 11, 12))
+    healthy = check(_images_cfg(split_folders, "val"), steps=0)
+    assert "label-out-of-range" not in {f.cause for f in healthy.findings}
+
+
+def test_an_image_folder_refuses_a_validation_path_that_is_not_one(split_folders):
+    from nandoc.drivers.files import load_inputs
+
+    with pytest.raises(DataError) as err:
+        load_inputs(_images_cfg(split_folders, "val.csv"))
+    msg = str(err.value)
+    assert "validation_path must be one too" in msg and "val.csv" in msg

@@ -133,11 +133,8 @@ def _array_route(cfg: Config, summary: SavedModelSummary | None) -> bool:
     path = cfg.data_path
     if path is None:
         return False
-    if path.is_dir():  # an image folder when it has subfolders (the classes)
-        try:
-            return any(not p.name.startswith(".") and p.is_dir() for p in path.iterdir())
-        except OSError:
-            return False
+    if path.is_dir():
+        return _image_folder(path)
     if path.suffix.lower() != ".npz":
         return False
     if cfg.inputs or cfg.outputs or (summary is not None and summary.n_inputs not in (None, 1)):
@@ -148,6 +145,15 @@ def _array_route(cfg: Config, summary: SavedModelSummary | None) -> bool:
     from nandoc.loading.array_data import npz_ranks
 
     return any(rank >= 3 for rank in npz_ranks(path).values())
+
+
+def _image_folder(path: Path) -> bool:
+    """A folder with subfolders (the classes) is read as an image folder."""
+    try:
+        return path.is_dir() and any(not p.name.startswith(".") and p.is_dir()
+                                     for p in path.iterdir())
+    except OSError:
+        return False
 
 
 def _load_model(cfg: Config, inputs: Inputs) -> None:
@@ -189,8 +195,10 @@ def _check_paths(cfg: Config) -> None:
     if cfg.data_path is not None and not is_glob(cfg.data_path):
         require_file(cfg.data_path, "data file", DataError, fix=fix, folder="")
     if cfg.validation_path is not None and not is_shard_set(cfg.validation_path):
+        images = cfg.data_path is not None and _image_folder(cfg.data_path)
         require_file(cfg.validation_path, "validation file", DataError,
-                     fix="Check [data] validation_path in nandoc.toml.")
+                     fix="Check [data] validation_path in nandoc.toml.",
+                     folder="" if images else None)
     for p in cfg.custom_objects:
         require_file(p, "custom_objects file", CustomObjectsError,
                      fix="Fix [model] custom_objects in nandoc.toml or the --custom-objects "

@@ -105,7 +105,9 @@ def _localise(inputs: Inputs, out: Training, batch: Batch, hint: str,
                    validation=failure.where == "validation",
                    suspects=inputs.optional("suspects", ()), layer_pass=layer_pass,
                    shards=inputs.data.shard_map(inputs.data.val if failure.where == "validation"
-                                                else inputs.data.train))
+                                                else inputs.data.train),
+                   # counted from the original run's start, also when resumed (as the callback)
+                   extra={"global_step": failure.global_step})
     out.first, out.localised, out.layer_pass = loc.first, loc.findings, loc.layer_pass
     if layer_pass is not None:
         out.log.grad_norm[-1] = loc.grad_norm

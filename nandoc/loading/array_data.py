@@ -16,6 +16,7 @@ import numpy as np
 from nandoc.config import Config
 from nandoc.errors import DataError
 from nandoc.loading.dataset import Dataset, Split
+from nandoc.loading.images import ImageFolder, is_image_folder, list_image_folder, read_images
 from nandoc.loading.stats import ColumnScan
 from nandoc.loading.structured import (
     Arrays,
@@ -138,7 +139,7 @@ def array_dataset(picked: Arrays, rows: np.ndarray, cfg: Config, path: Path, kin
         val = split("validation", feed_form(vpicked.x, several_in),
                     feed_form(vpicked.y, several_out), vrows, vpath, None)
         scans.append(_scanned(vpath, kind, vpicked, vrows, None, None, "validation"))
-        label_rows = [(picked.y, rows), (vpicked.y, vrows)]
+        label_rows = [(picked.y, rows, "train"), (vpicked.y, vrows, "validation")]
     else:
         cut = split_at(n if n_total is None else n_total, cfg)
         # every sample held: the cut is a position; a sample of them: a sorted sample index
@@ -148,9 +149,10 @@ def array_dataset(picked: Arrays, rows: np.ndarray, cfg: Config, path: Path, kin
         val = (split("validation", x[held:], y[held:], rows[held:], path,
                      None if n_total is None else n_total - cut)
                if cfg.validation_split > 0 else None)
-        label_rows = [(picked.y, rows)]
+        label_rows = [(picked.y, rows, "train")]
     if labels is None:
-        labels = tuple(s for ys, r in label_rows for s in label_stats(ys, r))
+        labels = tuple(replace(s, split=split) for ys, r, split in label_rows
+                       for s in label_stats(ys, r))
     inputs = tuple((name, (name,)) for name in picked.x) if several_in else ()
     outputs = tuple((name, (name,)) for name in picked.y) if several_out else ()
     dataset = Dataset(features, targets, train, val, None, 1, (), n_total is not None, labels,
@@ -195,9 +197,8 @@ def _picked(arrays: dict[str, np.ndarray], cfg: Config, sig: Signature | None,
 
 def image_dataset(cfg: Config, sig: Signature | None) -> tuple[Dataset, list[ScannedFile]]:
     """An image folder (one subfolder per class): the images decoded at the model's input
-    size, a bounded sample of them (evenly spread, every class kept) for large folders."""
-    from nandoc.loading.images import list_image_folder, read_images
-
+    size, a bounded sample of them (evenly spread, every class kept) for large folders; the
+    same of the validation folder when [data] validation_path names one."""
     assert cfg.data_path is not None
     folder = list_image_folder(cfg.data_path)
     if sig is None or len(sig.inputs) != 1 or len(sig.inputs[0].shape) != 3:
@@ -211,19 +212,45 @@ def image_dataset(cfg: Config, sig: Signature | None) -> tuple[Dataset, list[Sca
         raise DataError(f"The model input {(None, height, width, channels)} does not fix the "
                         f"image size and channels (1, 3 or 4); build it with keras.Input("
                         f"(height, width, channels)) so nandoc knows the size to read.")
-    n = len(folder.files)
-    per = 4 * height * width * channels
-    keep = max(1, min(n, MAX_IMAGE_SAMPLES, IMAGE_SAMPLE_BYTES // per))
-    idx = np.unique(np.linspace(0, n - 1, keep).round().astype(np.int64))
-    images = read_images(folder, idx, (height, width), channels)
-    labels = folder.labels[idx].astype(np.float32)[:, None]
     key, target = sig.inputs[0].name or "images", (cfg.target[0] if cfg.target else "label")
-    picked = Arrays({key: images}, {target: labels}, (key,), (target,))
-    rows = idx + 1
+    per = 4 * height * width * channels
+
+    def sampled(f: ImageFolder, labels: np.ndarray) -> tuple[Arrays, np.ndarray, int | None]:
+        n = len(f.files)
+        keep = max(1, min(n, MAX_IMAGE_SAMPLES, IMAGE_SAMPLE_BYTES // per))
+        idx = np.unique(np.linspace(0, n - 1, keep).round().astype(np.int64))
+        images = read_images(f, idx, (height, width), channels)
+        arrays = Arrays({key: images}, {target: labels[idx].astype(np.float32)[:, None]},
+                        (key,), (target,))
+        return arrays, idx + 1, (n if keep < n else None)
+
+    picked, rows, n_total = sampled(folder, folder.labels)
     names = tuple(str(p.relative_to(folder.root)) for p in folder.files)
-    all_labels = label_stats({target: folder.labels.astype(np.float32)[:, None]},
-                             np.arange(1, n + 1))
-    cfg_images = replace(cfg, validation_path=None)
-    return array_dataset(picked, rows, cfg_images, cfg.data_path, "images",
-                         n_total=n if keep < n else None, labels=all_labels,
-                         row_names=names)
+    labels = label_stats({target: folder.labels.astype(np.float32)[:, None]},
+                         np.arange(1, len(folder.files) + 1))
+    validation = None
+    if cfg.validation_path is not None:
+        vfolder, vlabels = _validation_images(cfg.validation_path, folder)
+        vpicked, vrows, _ = sampled(vfolder, vlabels)
+        validation = (vpicked, vrows, cfg.validation_path)
+        labels += tuple(replace(s, split="validation") for s in label_stats(
+            {target: vlabels.astype(np.float32)[:, None]}, np.arange(1, len(vfolder.files) + 1)))
+    return array_dataset(picked, rows, cfg, cfg.data_path, "images", n_total=n_total,
+                         labels=labels, row_names=names, validation=validation)
+
+
+def _validation_images(path: Path, train: ImageFolder) -> tuple[ImageFolder, np.ndarray]:
+    """The validation image folder and its labels, numbered by class name as in the training
+    folder; a class the training folder lacks gets the next numbers (past the model's classes
+    when the training folder holds them all, which the label checks then show)."""
+    if not is_image_folder(path):
+        raise DataError(f"[data] path {train.root} is an image folder, so [data] "
+                        f"validation_path must be one too (one subfolder per class, as "
+                        f"keras.utils.image_dataset_from_directory reads them); {path} is not. "
+                        f"Point validation_path at the validation images' folder, or remove it "
+                        f"and set validation_split.")
+    folder = list_image_folder(path)
+    extra = sorted(c for c in folder.classes if c not in train.classes)
+    number = {c: i for i, c in enumerate((*train.classes, *extra))}
+    remap = np.array([number[c] for c in folder.classes], dtype=np.int64)
+    return folder, remap[folder.labels]

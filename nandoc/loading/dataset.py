@@ -12,7 +12,7 @@ counts every sample of the segment, and the label statistics come from the scan 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,32 +99,33 @@ class Dataset:
     def output_of(self, target: str) -> str | None:
         return next((name for name, cols in self.outputs if target in cols), None)
 
+    @property
+    def separate_validation(self) -> bool:
+        """The validation split comes from its own file, whose rows number from 1 again."""
+        return self.val is not None and self.val.path != self.train.path
+
     def label_stats(self) -> tuple[TargetStats, ...]:
-        """Per target column (a column may appear once per file), over every label."""
+        """Per target column (a column may appear once per file: `TargetStats.split` says
+        whose rows it numbers), over every label."""
         if self.labels is not None:
             return self.labels
-        out = []
-        splits = [s for s in (self.train, self.val) if s is not None and s.n]
-        for j, name in enumerate(self.targets):
-            values = np.concatenate([np.asarray(s.y)[:, j] for s in splits]) if splits else \
-                np.empty(0)
-            rows = np.concatenate([np.asarray(s.rows) for s in splits]) if splits else \
-                np.empty(0, np.int64)
-            out.append(target_stats(name, values, rows))
-        return tuple(out)
+        return tuple(s for j, name in enumerate(self.targets)
+                     for s in _split_labels(name, j, self.train, self.val,
+                                            self.separate_validation))
 
     def label_hits(self, column: str, **test: Any) -> Hits:
-        """Labels of `column` failing `test` (see TargetStats.hits), over every file."""
-        found = [s.hits(**test) for s in self.label_stats() if s.name == column]
-        found = [h for h in found if h.count]
+        """Labels of `column` failing `test` (see TargetStats.hits), over every file: the rows
+        are those of the first file with hits (`Hits.split`), the count and values of all."""
+        found = [(s.hits(**test), s.split) for s in self.label_stats() if s.name == column]
+        found = [(h, split) for h, split in found if h.count]
         if not found:
             return Hits(0, (), ())
-        if len(found) == 1:
-            return found[0]
-        return Hits(sum(h.count for h in found),
-                    tuple(sorted({r for h in found for r in h.rows})[:10]),
-                    tuple(sorted({v for h in found for v in h.values})[:20]),
-                    all(h.exact for h in found))
+        first, split = found[0]
+        rows = sorted({r for h, s in found if s == split for r in h.rows})[:10]
+        return Hits(sum(h.count for h, _ in found), tuple(rows),
+                    tuple(sorted({v for h, _ in found for v in h.values})[:20]),
+                    all(h.exact for h, _ in found), split,
+                    sum(h.count for h, s in found if s != split))
 
 
 def default_targets(columns: tuple[str, ...] | list[str], source: Path) -> tuple[str, ...]:
@@ -329,17 +330,35 @@ def _columns(table: Table, scan: DataScan, features: tuple[str, ...],
 
 def _scan_labels(scans: list[DataScan], targets: tuple[str, ...], train: Split,
                  val: Split | None) -> tuple[TargetStats, ...]:
+    """Per scanned file (the data's, then a separate validation file's), per target."""
     out: list[TargetStats] = []
-    for scan in scans:
+    for k, scan in enumerate(scans):
+        split = "validation" if k else "train"
         for j, name in enumerate(targets):
             stats = scan.targets.get(name)
-            if stats is None:  # not planned: the sample's labels are what there is
-                splits = [s for s in (train, val) if s is not None and s.n]
-                values = np.concatenate([s.y[:, j] for s in splits])
-                rows = np.concatenate([s.rows for s in splits])
-                stats = target_stats(name, values, rows)
-            out.append(stats)
+            if stats is not None:
+                out.append(replace(stats, split=split))
+            else:  # not planned: the sample's labels are what there is
+                out += [s for s in _split_labels(name, j, train, val, len(scans) > 1)
+                        if s.split == split]
     return tuple(out)
+
+
+def _split_labels(name: str, j: int, train: Split, val: Split | None, separate: bool
+                  ) -> list[TargetStats]:
+    """The labels of target `name` (column j) held in the splits: one TargetStats for a file
+    (the validation split cut from it included), one more for a separate validation file."""
+    groups = [[train], [val]] if separate else [[train, val]]
+    out = []
+    for k, group in enumerate(groups):
+        splits = [s for s in group if s is not None and s.n]
+        values = np.concatenate([np.asarray(s.y)[:, j] for s in splits]) if splits else \
+            np.empty(0)
+        rows = np.concatenate([np.asarray(s.rows) for s in splits]) if splits else \
+            np.empty(0, np.int64)
+        out.append(replace(target_stats(name, values, rows),
+                           split="validation" if k else "train"))
+    return out
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, rows: np.ndarray, path: Path, first: int,

@@ -32,6 +32,8 @@ class Hits:
     rows: tuple[int, ...]
     values: tuple[float, ...]  # distinct offending values, sorted (a few)
     exact: bool = True  # False: count is a lower bound (a very wide continuous target)
+    split: str = "train"  # whose file `rows` number: "validation" for a separate file
+    elsewhere: int = 0  # more hits in the other file (the count includes them)
 
 
 NO_HITS = Hits(0, (), ())
@@ -48,6 +50,7 @@ class TargetStats:
     largest: tuple[tuple[float, int], ...] = ()  # (value, row), largest first
     min: float | None = None
     max: float | None = None
+    split: str = "train"  # whose file the rows number: "validation" for a separate file
 
     def hits(self, *, below: float | None = None, above: float | None = None,
              at_or_above: float | None = None, integer: bool = False) -> Hits:

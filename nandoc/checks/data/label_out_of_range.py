@@ -12,6 +12,7 @@ from nandoc.core.registry import check
 from nandoc.loading.dataset import Dataset
 from nandoc.loading.model import LossInfo
 from nandoc.loading.shards import shard_location
+from nandoc.loading.targets import NO_HITS, Hits
 
 BINARY = {"binary_crossentropy", "binary_focal_crossentropy"}
 SPARSE = {"sparse_categorical_crossentropy"}
@@ -53,8 +54,13 @@ def _per_output(data: Dataset, loss: list[LossInfo], model: Any
 
 
 def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, rows: list[int],
-             measured: dict, data: Dataset) -> Finding:
-    file, local, where = shard_location(data.shards, rows[:10], data.train.file)
+             measured: dict, data: Dataset, hits: Hits = NO_HITS) -> Finding:
+    split = data.val if hits.split == "validation" and data.val is not None else data.train
+    file, local, where = shard_location(data.shard_map(split), rows[:10], split.file)
+    if hits.elsewhere:  # rows are shown from one file; the count says the other has some
+        other = data.train if split is data.val else data.val
+        name = other.file if other is not None and other.file else "the other split"
+        where += f" ({hits.elsewhere} more in {name})"
     return Finding(
         cause="label-out-of-range", severity=Severity.ERROR, confidence=0.95, title=title,
         evidence=evidence + where, fix=fix, measured=measured,
@@ -63,11 +69,12 @@ def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, r
     )
 
 
-def _bad(data: Dataset, column: str, **test) -> tuple[np.ndarray, list[int], int, str]:
-    """(offending values, first rows, count, count as words) over every label of `column`."""
+def _bad(data: Dataset, column: str, **test) -> tuple[np.ndarray, list[int], int, str, Hits]:
+    """(offending values, first rows, count, count as words, the hits) over every label of
+    `column` (the rows: of the first file with hits)."""
     hits = data.label_hits(column, **test)
     shown = f"{hits.count}" if hits.exact else f"at least {hits.count}"
-    return np.array(hits.values), list(hits.rows), hits.count, shown
+    return np.array(hits.values), list(hits.rows), hits.count, shown, hits
 
 
 @check(id="label-out-of-range", needs=("data", "loss", "model"), causes=("label-out-of-range",))
@@ -95,7 +102,7 @@ def _judge(info: LossInfo, targets: tuple[str, ...], width: int | None, data: Da
     target = targets[0]
     if kind in BINARY:
         for col in targets:
-            values, rows, n, many = _bad(data, col, below=0, above=1)
+            values, rows, n, many, hits = _bad(data, col, below=0, above=1)
             if n:
                 yield _finding(
                     info, col, f"{many} label{'s' if n != 1 else ''} outside [0, 1] for {kind} "
@@ -105,9 +112,9 @@ def _judge(info: LossInfo, targets: tuple[str, ...], width: int | None, data: Da
                     f"minimum, so the logits run off to infinity.",
                     "Map the labels to 0/1 (e.g. y = (y > 0).astype('float32')), or use a loss "
                     "for the values you have.", rows,
-                    {"bad_values": values[:20].tolist(), "count": n}, data)
+                    {"bad_values": values[:20].tolist(), "count": n}, data, hits)
     elif kind in SPARSE and width is not None:
-        values, rows, n, many = _bad(data, target, below=0, at_or_above=width, integer=True)
+        values, rows, n, many, hits = _bad(data, target, below=0, at_or_above=width, integer=True)
         if n:
             yield _finding(
                 info, target,
@@ -121,7 +128,8 @@ def _judge(info: LossInfo, targets: tuple[str, ...], width: int | None, data: Da
                  if width == 1 else
                  f"Re-index the classes to 0..{width - 1} (pd.factorize), or widen the output "
                  f"layer to the number of classes."), rows,
-                {"bad_values": values[:20].tolist(), "count": n, "output_width": width}, data)
+                {"bad_values": values[:20].tolist(), "count": n, "output_width": width}, data,
+                hits)
     elif kind in ONE_HOT and width is not None:
         if _values_per_sample(data, targets) != width:
             yield _finding(
@@ -135,7 +143,7 @@ def _judge(info: LossInfo, targets: tuple[str, ...], width: int | None, data: Da
                 {"target_columns": len(targets), "output_width": width}, data)
     elif kind in NON_NEGATIVE:
         for col in targets:
-            values, rows, n, many = _bad(data, col, below=0)
+            values, rows, n, many, hits = _bad(data, col, below=0)
             if n:
                 low = min(s.min for s in data.label_stats() if s.name == col and s.min is not None)
                 yield _finding(
@@ -145,4 +153,4 @@ def _judge(info: LossInfo, targets: tuple[str, ...], width: int | None, data: Da
                     f"{NON_NEGATIVE[kind]}.",
                     "Shift or transform the targets to be non-negative, or use a loss defined "
                     "for negative values (mean_squared_error, huber).", rows,
-                    {"min": float(low), "count": n}, data)
+                    {"min": float(low), "count": n}, data, hits)
