@@ -267,6 +267,8 @@ def test_a_validation_class_the_training_folder_lacks_is_found_out_of_range(spli
     [found] = [f for f in report.findings if f.cause == "label-out-of-range"]
     # fox is class 2 of a 2-unit softmax: images 7-12 of val3/ (dogs come first), not train/
     assert (found.location.file, found.location.rows) == ("val3", (7, 8, 9, 10, 11, 12))
+    assert "These ids are the class folder 'fox'" in found.evidence  # what to act on
+    assert "Remove the class folder 'fox'" in found.fix and "Dense(3" in found.fix
     healthy = check(_images_cfg(split_folders, "val"), steps=0)
     assert "label-out-of-range" not in {f.cause for f in healthy.findings}
 

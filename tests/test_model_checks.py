@@ -344,3 +344,23 @@ def test_runner_passes_model_loss_and_optional_data(norm, saved):
     findings, _ = run_checks(Inputs(config=Config(), model=saved["dense1-softmax"],
                                     loss=describe_losses(saved["dense1-softmax"])), specs)
     assert [f.check for f in findings] == ["softmax-single-unit"]
+
+
+def test_a_check_that_fails_on_a_tensorflow_error_says_its_cause_in_one_line():
+    import tensorflow as tf
+
+    from nandoc.core.registry import CheckSpec
+
+    @tf.function
+    def loss(labels, logits):  # a graph error: TensorFlow appends the node and its stack
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+    def probe(model):
+        loss(tf.constant([2]), tf.zeros((1, 2)))
+        return []
+
+    spec = CheckSpec("probe", "a probe", ("model",), (), probe)
+    _, [result] = run_checks(Inputs(config=Config(), model=object()), [spec])
+    assert result.outcome is Outcome.FAILED
+    assert result.message.startswith("InvalidArgumentError: Received a label value of 2")
+    assert "\n" not in result.message and "Detected at node" not in result.message

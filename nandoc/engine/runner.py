@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from nandoc.core.evidence import first_sentence
 from nandoc.core.finding import Finding
 from nandoc.core.registry import CheckSpec
 from nandoc.core.report import CheckResult, Outcome
@@ -26,8 +27,10 @@ def run_checks(inputs: Inputs, specs: Iterable[CheckSpec]) -> tuple[list[Finding
                            for w in spec.wants})
             found = [f.with_(check=spec.id) for f in spec.func(**kwargs)]
         except Exception as exc:  # a detector bug must not hide the other findings
+            # a TensorFlow error's cause, not the node and the Python stack it was defined at
             results.append(CheckResult(spec.id, Outcome.FAILED,
-                                       message=f"{type(exc).__name__}: {exc}"))
+                                       message=f"{type(exc).__name__}: "
+                                               f"{first_sentence(str(exc), limit=400)}"))
             continue
         findings.extend(found)
         results.append(CheckResult(spec.id, Outcome.RAN, findings=len(found)))

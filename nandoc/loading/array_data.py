@@ -116,6 +116,8 @@ def array_dataset(picked: Arrays, rows: np.ndarray, cfg: Config, path: Path, kin
                   n_total: int | None = None, stats: dict[str, ColumnScan] | None = None,
                   labels: tuple[TargetStats, ...] | None = None,
                   row_names: tuple[str, ...] | None = None,
+                  val_row_names: tuple[str, ...] | None = None,
+                  classes: tuple[str, ...] | None = None,
                   validation: tuple[Arrays, np.ndarray, Path] | None = None
                   ) -> tuple[Dataset, list[ScannedFile]]:
     """The Dataset and the scans of arrays (`stats`/`labels` when they were streamed over more
@@ -156,7 +158,8 @@ def array_dataset(picked: Arrays, rows: np.ndarray, cfg: Config, path: Path, kin
     inputs = tuple((name, (name,)) for name in picked.x) if several_in else ()
     outputs = tuple((name, (name,)) for name in picked.y) if several_out else ()
     dataset = Dataset(features, targets, train, val, None, 1, (), n_total is not None, labels,
-                      inputs=inputs, outputs=outputs, row_names=row_names, kind=kind)
+                      inputs=inputs, outputs=outputs, row_names=row_names,
+                      val_row_names=val_row_names, classes=classes, kind=kind)
     return dataset, scans
 
 
@@ -228,21 +231,26 @@ def image_dataset(cfg: Config, sig: Signature | None) -> tuple[Dataset, list[Sca
     names = tuple(str(p.relative_to(folder.root)) for p in folder.files)
     labels = label_stats({target: folder.labels.astype(np.float32)[:, None]},
                          np.arange(1, len(folder.files) + 1))
-    validation = None
+    validation = vnames = None
+    classes = folder.classes
     if cfg.validation_path is not None:
-        vfolder, vlabels = _validation_images(cfg.validation_path, folder)
+        vfolder, vlabels, classes = _validation_images(cfg.validation_path, folder)
         vpicked, vrows, _ = sampled(vfolder, vlabels)
         validation = (vpicked, vrows, cfg.validation_path)
+        vnames = tuple(str(p.relative_to(vfolder.root)) for p in vfolder.files)
         labels += tuple(replace(s, split="validation") for s in label_stats(
             {target: vlabels.astype(np.float32)[:, None]}, np.arange(1, len(vfolder.files) + 1)))
     return array_dataset(picked, rows, cfg, cfg.data_path, "images", n_total=n_total,
-                         labels=labels, row_names=names, validation=validation)
+                         labels=labels, row_names=names, val_row_names=vnames,
+                         classes=classes, validation=validation)
 
 
-def _validation_images(path: Path, train: ImageFolder) -> tuple[ImageFolder, np.ndarray]:
-    """The validation image folder and its labels, numbered by class name as in the training
-    folder; a class the training folder lacks gets the next numbers (past the model's classes
-    when the training folder holds them all, which the label checks then show)."""
+def _validation_images(path: Path, train: ImageFolder
+                       ) -> tuple[ImageFolder, np.ndarray, tuple[str, ...]]:
+    """The validation image folder, its labels numbered by class name as in the training
+    folder, and every class by number: a class the training folder lacks gets the next numbers
+    (past the model's classes when the training folder holds them all, which the label checks
+    then show)."""
     if not is_image_folder(path):
         raise DataError(f"[data] path {train.root} is an image folder, so [data] "
                         f"validation_path must be one too (one subfolder per class, as "
@@ -251,6 +259,7 @@ def _validation_images(path: Path, train: ImageFolder) -> tuple[ImageFolder, np.
                         f"and set validation_split.")
     folder = list_image_folder(path)
     extra = sorted(c for c in folder.classes if c not in train.classes)
-    number = {c: i for i, c in enumerate((*train.classes, *extra))}
+    classes = (*train.classes, *extra)
+    number = {c: i for i, c in enumerate(classes)}
     remap = np.array([number[c] for c in folder.classes], dtype=np.int64)
-    return folder, remap[folder.labels]
+    return folder, remap[folder.labels], classes

@@ -76,6 +76,8 @@ class Dataset:
     inputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     row_names: tuple[str, ...] | None = None  # per sample row (from 1): its file (images)
+    val_row_names: tuple[str, ...] | None = None  # the same for a separate validation folder
+    classes: tuple[str, ...] | None = None  # image folders: the class folder of each label id
     kind: str = "table"  # table | arrays | images | source
     # every column of the data file that is not a feature, with why: (column, why)
     unused_columns: tuple[tuple[str, str], ...] = ()
@@ -98,6 +100,12 @@ class Dataset:
 
     def output_of(self, target: str) -> str | None:
         return next((name for name, cols in self.outputs if target in cols), None)
+
+    def row_names_of(self, split: Split | None) -> tuple[str, ...] | None:
+        """The file behind each sample row (from 1) of `split`'s file (image folders)."""
+        if split is not None and split is self.val and self.separate_validation:
+            return self.val_row_names
+        return self.row_names
 
     @property
     def separate_validation(self) -> bool:

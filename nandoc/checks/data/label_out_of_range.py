@@ -61,12 +61,29 @@ def _finding(info: LossInfo, column: str, title: str, evidence: str, fix: str, r
         other = data.train if split is data.val else data.val
         name = other.file if other is not None and other.file else "the other split"
         where += f" ({hits.elsewhere} more in {name})"
+    folders = _class_folders(data, hits)
+    if folders:  # image folders: a label id is a class subfolder, which is what to act on
+        s = "s" if len(folders) > 1 else ""
+        shown = ", ".join(f"'{f}'" for f in folders)
+        where += (f" These ids are the class folder{s} {shown}: Keras numbers the class "
+                  f"folders in sorted order, {len(data.classes or ())} here.")
+        fix = (f"Remove the class folder{s} {shown} (or merge {'them' if s else 'it'} into "
+               f"another class), or give the model one output per class folder "
+               f"(Dense({len(data.classes or ())}, activation='softmax') with "
+               f"sparse_categorical_crossentropy).")
     return Finding(
         cause="label-out-of-range", severity=Severity.ERROR, confidence=0.95, title=title,
         evidence=evidence + where, fix=fix, measured=measured,
         location=Location(kind="data", column=column, rows=local or None,
                           name=info.name, file=file),
     )
+
+
+def _class_folders(data: Dataset, hits: Hits) -> list[str]:
+    """The class folders behind offending label ids (image folders), in id order."""
+    classes = data.classes or ()
+    return [classes[int(v)] for v in hits.values
+            if float(v).is_integer() and 0 <= v < len(classes)]
 
 
 def _bad(data: Dataset, column: str, **test) -> tuple[np.ndarray, list[int], int, str, Hits]:

@@ -50,7 +50,8 @@ def _array_finding(name: str, role: str, c: ColumnScan, scanned: ScannedFile,
     """Arrays of any rank (images, sequences, a source's elements): counted per sample."""
     rows = list(c.bad_rows)
     unit = {"images": "image", "source": "element"}.get(data.kind, "sample")
-    names = [data.row_names[r - 1] for r in rows if data.row_names and r <= len(data.row_names)]
+    known = data.row_names_of(data.val if scanned.role == "validation" else data.train)
+    names = [known[r - 1] for r in rows if known and 0 < r <= len(known)]
     where = f" ({', '.join(names[:3])})" if names else ""
     what = "target" if role == "target" else "input"
     return Finding(
