@@ -251,7 +251,7 @@ def test_big_data_is_scanned_in_a_child_process_with_the_same_result(
     cfg = Config(model_path=models["binary"], data_path=big_csv, target=("label",))
     table = open_table(big_csv)
     plans = child_scans._plans(cfg, (table, None), None, True)
-    pool, scanning = child_scans._start_scan((table, None), plans, None)
+    pool, scanning = child_scans._start_scan((table, None), plans, None, child_process=True)
     try:
         assert isinstance(pool, ProcessPoolExecutor)
         in_child = scanning.result().data.scan
@@ -274,7 +274,7 @@ def test_a_scan_whose_child_process_dies_runs_again_in_this_one(big_csv, low_lim
     cfg = Config(data_path=big_csv, target=("label",))
     table = open_table(big_csv)
     plans = child_scans._plans(cfg, (table, None), None, True)
-    pool, scanning = child_scans._start_scan((table, None), plans, None)
+    pool, scanning = child_scans._start_scan((table, None), plans, None, child_process=True)
     child_scans._end_child(pool)  # as a failed model load or Ctrl-C ends it; or out of memory
     pool.shutdown()
     assert isinstance(scanning.exception(), BrokenExecutor)
@@ -283,13 +283,41 @@ def test_a_scan_whose_child_process_dies_runs_again_in_this_one(big_csv, low_lim
                scan_table(table, plans[0]))
 
 
-def test_a_small_sample_plan_is_scanned_in_a_thread_and_a_whole_file_too(
+def test_a_plan_that_keeps_every_row_is_scanned_in_a_thread_even_when_big(
         big_csv, low_limit, child_scans):
     from concurrent.futures import ThreadPoolExecutor
 
     cfg = Config(data_path=big_csv, target=("label",))
     table = open_table(big_csv)
     whole = child_scans._plans(cfg, (table, None), None, False)  # replay reads every row
-    pool, scanning = child_scans._start_scan((table, None), whole, None)
+    pool, scanning = child_scans._start_scan((table, None), whole, None, child_process=True)
     pool.shutdown()
     assert isinstance(pool, ThreadPoolExecutor) and scanning.result().data.scan.sample.complete
+
+
+def _environ(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
+
+
+def test_the_child_gets_the_allocator_setting_after_polars_own_and_this_process_keeps_its_own():
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from nandoc.drivers import files
+
+    name, ours = next(iter(files.CHILD_ALLOCATOR.items()))
+    before = os.environ.get(name)  # polars' import wrote its defaults here
+    assert before and "dirty_decay_ms" in before
+    with files._environment(files.CHILD_ALLOCATOR):
+        pool = ProcessPoolExecutor(max_workers=1,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        seen = pool.submit(_environ, name)
+    try:
+        # jemalloc takes the last setting of a key: ours come last, after polars' in the child
+        assert seen.result().endswith("," + ours)
+    finally:
+        pool.shutdown()
+    assert os.environ.get(name) == before

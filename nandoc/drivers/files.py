@@ -46,9 +46,11 @@ QUICK_SCAN_BYTES = 16 * 2**20
 CHILD_SCAN_BYTES = 256 * 2**20
 WHOLE = 2**62  # a plan's keep-all limits when every row is kept (replay: no sample)
 # The child's memory allocator (polars' jemalloc) keeps the pages it freed for the next batch
-# instead of handing them back and faulting fresh ones in: a tenth less time, a third less
-# system time on the scan of the shards. Read when the allocator starts: the child's
-# environment only, never this process's.
+# instead of handing them back and faulting fresh ones in (reading the 10 GB of shards: a
+# third of the page faults). jemalloc reads it once, as it starts: polars' import writes its
+# own defaults there, followed by what the variable held, and the last setting of a key wins;
+# so the child's value is this process's (polars' defaults and any of the user's) followed by
+# these. The child's environment only: never this process's.
 CHILD_ALLOCATOR = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}
 
 
@@ -216,8 +218,8 @@ def _check_paths(cfg: Config) -> None:
 
 
 def _start_scan(tables: tuple[Table | None, Table | None],
-                plans: tuple[ScanPlan | None, ScanPlan | None], stop: Event,
-                child_process: bool = True) -> tuple[Executor, Future]:
+                plans: tuple[ScanPlan | None, ScanPlan | None], stop: Event | None,
+                child_process: bool = False) -> tuple[Executor, Future]:
     """The scan, started: in a child process for big data whose rows are sampled (the scan
     comes back pickled: a sample, not the whole file) when `child_process`, else in a thread."""
     size = sum(t.size_bytes for t in tables if t is not None)
@@ -241,16 +243,20 @@ def _start_scan(tables: tuple[Table | None, Table | None],
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]):
-    """os.environ with `values` set where unset (the user's own setting wins), for a child
-    started inside the block; restored after."""
-    added = {k: v for k, v in values.items() if k not in os.environ}
-    os.environ.update(added)
+def _environment(settings: dict[str, str]):
+    """os.environ with each of `settings` appended to its variable's comma-separated value,
+    for a child started inside the block; restored after."""
+    before = {k: os.environ.get(k) for k in settings}
+    for k, v in settings.items():
+        os.environ[k] = f"{before[k]},{v}" if before[k] else v
     try:
         yield
     finally:
-        for k in added:
-            os.environ.pop(k, None)
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _child_ignores_interrupts() -> None:
