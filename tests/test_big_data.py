@@ -17,6 +17,7 @@ import pytest
 from nandoc.config import Config, TrainConfig, WindowConfig
 from nandoc.drivers.check import check
 from nandoc.drivers.files import load_inputs
+from nandoc.errors import DataError
 from nandoc.loading import sample as sampling
 from nandoc.loading.dataset import build_dataset, scan_plan
 from nandoc.loading.table import open_table, scan_table
@@ -321,3 +322,23 @@ def test_the_child_gets_the_allocator_setting_after_polars_own_and_this_process_
     finally:
         pool.shutdown()
     assert os.environ.get(name) == before
+
+
+def test_a_data_error_in_the_child_comes_back_as_the_same_paragraph(tmp_path, child_scans):
+    lines = ["a,b,label"] + [f"{i},{i % 7},{i % 2}" for i in range(30_000)]
+    lines[20_000] = "1,2,3,4"  # a ragged row deep in the file
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+    table = open_table(path)
+    plans = child_scans._plans(Config(data_path=path, target=("label",)), (table, None), None,
+                               True)
+    with pytest.raises(DataError) as in_thread:
+        scan_table(table, plans[0])
+    pool, scanning = child_scans._start_scan((table, None), plans, None, child_process=True)
+    try:
+        with pytest.raises(DataError) as in_child:
+            scanning.result()
+    finally:
+        pool.shutdown()
+    assert str(in_child.value) == str(in_thread.value)
+    assert "line 20001 has 4 fields" in str(in_child.value)
