@@ -252,3 +252,66 @@ def test_init_warns_when_the_shards_do_not_share_their_columns(tmp_path):
     [warning] = p.warnings
     assert warning.startswith("the data shards could not be read") and "part-3.csv" in warning
     assert tomllib.loads(path.read_text())["data"]["path"] == "data/part-*.csv"
+
+
+# --- image folders ----------------------------------------------------------------------------
+
+def _images(root, classes=("cats", "dogs"), n=4):
+    import tensorflow as tf
+
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            pixels = np.full((8, 8, 3), 40 * k + i, np.uint8)
+            (root / name / f"{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_model(tmp_path_factory):
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(2, "softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    path = tmp_path_factory.mktemp("image_model") / "model.keras"
+    model.save(path)
+    return path
+
+
+def test_init_proposes_train_and_val_image_folders_and_check_reads_them(tmp_path, image_model):
+    from nandoc.drivers.check import check
+
+    shutil.copy(image_model, tmp_path / "model.keras")
+    for split in ("train", "val", "test"):
+        _images(tmp_path / "images" / split)
+    path, p = write_config(tmp_path)
+    assert (p.images.train, p.images.validation) == (tmp_path / "images" / "train",
+                                                     tmp_path / "images" / "val")
+    text = path.read_text()
+    raw = tomllib.loads(text)["data"]
+    assert (raw["path"], raw["validation_path"]) == ("images/train", "images/val")
+    assert "2 class subfolders (cats, dogs), 8 images" in text and "target" not in raw
+    report = check(load_config(path), steps=0)
+    assert report.failed_checks() == [] and report.status == "clean", report.findings
+    data = report.inputs
+    assert (data["train_samples"], data["validation_samples"]) == (8, 8), data
+
+
+def test_init_prefers_an_image_folder_for_a_model_of_images_and_lists_the_csv(tmp_path,
+                                                                               image_model):
+    shutil.copy(image_model, tmp_path / "model.keras")
+    _images(tmp_path / "photos")
+    write_csv(tmp_path / "data.csv", ["a", "b", "label"], [[1, 2, 0]])
+    p = plan(tmp_path)
+    assert p.images.train == tmp_path / "photos" and p.images.validation is None
+    text = write_config(tmp_path)[0].read_text()
+    assert 'path = "photos"' in text and '# path = "data.csv"' in text
+    assert "validation_split = 0.2" in text
+
+
+def test_init_keeps_to_tables_for_a_model_of_rows_next_to_an_image_folder(tmp_path, models):
+    folder = folder_with(tmp_path, models["binary"])
+    _images(folder / "photos")
+    p = plan(folder)
+    assert p.images is None and p.data == folder / "data.csv"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nandoc.errors import ConfigError, NandocError
+from nandoc.init.imagesets import ImageFolders, find_image_folders
 from nandoc.init.pyfiles import PyFile, read_folder
 from nandoc.init.shardsets import ShardSet, find_shard_sets, shard_columns
 
@@ -72,6 +73,7 @@ class Plan:
     unused_python: tuple[PyFile, ...] = ()  # define nothing the model names
     warnings: tuple[str, ...] = ()
     shard_sets: tuple[ShardSet, ...] = ()  # every shard set found, data or not
+    images: ImageFolders | None = None  # the data is an image folder (`data`, `validation_file`)
 
     def shards(self, path: Path | None) -> ShardSet | None:
         """The shard set `path` (the data, the validation set, another) is the glob of."""
@@ -283,9 +285,15 @@ def plan(folder: Path) -> Plan:
             f"path/to/run)."
         )
     model = models[0] if models else None
-    data, val_file = _pick_data(data_files, folder)
     warnings: list[str] = []
     facts = read_model_facts(model) if model else ModelFacts()
+    # a model of images (batch, height, width, channels) reads an image folder when there is one
+    images = find_image_folders(folder) if facts.input_shape is not None and len(
+        facts.input_shape) == 4 else None
+    if images is not None:
+        data, val_file = images.train, images.validation
+    else:
+        data, val_file = _pick_data(data_files, folder)
     if facts.n_inputs > 1:
         warnings.append(f"the model has {facts.n_inputs} inputs; nandoc feeds one table to one "
                         f"input, so only its model checks will run")
@@ -294,7 +302,9 @@ def plan(folder: Path) -> Plan:
     n_rows = None
     target: tuple[str, ...] = ()
     target_rule = ""
-    if data is not None:
+    if images is not None:
+        n_rows = images.n_images
+    elif data is not None:
         try:
             columns, numeric, n_rows = _data_columns(data, next(
                 (s for s in shard_sets if s.path == data), None))
@@ -323,7 +333,7 @@ def plan(folder: Path) -> Plan:
                 features=features, n_rows=n_rows, window=window, window_rule=window_rule,
                 validation_split=split, validation_rule=validation_rule,
                 validation_file=val_file, warnings=tuple(warnings),
-                shard_sets=tuple(shard_sets),
+                shard_sets=tuple(shard_sets), images=images,
                 **_custom_objects(folder, facts.custom))
 
 

@@ -52,7 +52,9 @@ def render_toml(p: Plan) -> str:
         out.append("# No .keras or .h5 model in this folder: only the data checks will run.")
         out.append("# path = \"model.keras\"")
     out += ["", "[data]"]
-    if p.data is not None:
+    if p.images is not None:
+        out += _image_lines(p)
+    elif p.data is not None:
         rows = f"{p.n_rows} rows, " if p.n_rows is not None else ""
         which = (f"the newest of {len(p.other_data) + 1} data files here; " if p.other_data
                  else "")
@@ -95,6 +97,22 @@ def render_toml(p: Plan) -> str:
             f"train with (the saved model does not record it)",
             "epochs = 5", "shuffle = false", "seed = 0", ""]
     return "\n".join(out)
+
+
+def _image_lines(p: Plan) -> list[str]:
+    """[data] for an image folder: no target or features (the labels are the class folders)."""
+    im = p.images
+    assert im is not None
+    out = [f"path = {_q(_rel(im.train, p.folder))}  # {_c(im.describe())}; the model's input "
+           f"sets the size the images are read at"]
+    for other in p.other_data:
+        out.append(f"# path = {_q(_rel(other, p.folder))}  # a data file here, not images")
+    if im.validation is not None:
+        out.append(f"validation_path = {_q(_rel(im.validation, p.folder))}  # named like a "
+                   f"validation set: {im.val_images} images, classes matched by name")
+    else:
+        out.append(f"validation_split = {p.validation_split:g}  # {p.validation_rule}")
+    return out
 
 
 def _c(text: str) -> str:
@@ -145,7 +163,11 @@ def summary(p: Plan, path: Path) -> str:
     if p.model is not None:
         shape = shape_text(p.facts.input_shape) if p.facts.input_shape else "shape unknown"
         lines.append(f"  model   {p.model.name} (input {shape})")
-    if p.data is not None:
+    if p.images is not None:
+        lines.append(f"  data    {_c(_rel(p.images.train, p.folder))} ({_c(p.images.describe())})")
+        if p.images.validation is not None:
+            lines.append(f"  validation  {_c(_rel(p.images.validation, p.folder))}")
+    elif p.data is not None:
         shards = p.shards(p.data)
         lines.append(f"  data    {_c(_rel(p.data, p.folder))}"
                      + (f" ({len(shards.files)} {shards.kind} shards)" if shards else ""))
