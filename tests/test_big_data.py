@@ -342,3 +342,19 @@ def test_a_data_error_in_the_child_comes_back_as_the_same_paragraph(tmp_path, ch
         pool.shutdown()
     assert str(in_child.value) == str(in_thread.value)
     assert "line 20001 has 4 fields" in str(in_child.value)
+
+
+def test_the_scanning_child_writes_nothing_to_standard_output(capfd):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from nandoc.drivers import files
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=files._child_setup)
+    try:
+        pool.submit(print, "a line from the child", flush=True).result()
+    finally:
+        pool.shutdown()
+    out, err = capfd.readouterr()
+    assert "a line from the child" not in out and "a line from the child" in err

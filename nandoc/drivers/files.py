@@ -233,7 +233,7 @@ def _start_scan(tables: tuple[Table | None, Table | None],
             with _environment(CHILD_ALLOCATOR):  # the child starts within submit
                 pool = ProcessPoolExecutor(
                     max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_child_ignores_interrupts)
+                    initializer=_child_setup)
                 return pool, pool.submit(_scan_files, tables, plans, None)
         except (OSError, RuntimeError, ImportError):  # no child processes here: a thread
             if pool is not None:
@@ -259,11 +259,16 @@ def _environment(settings: dict[str, str]):
                 os.environ[k] = v
 
 
-def _child_ignores_interrupts() -> None:
-    """Ctrl-C reaches the whole process group: the parent handles it and ends the child."""
+def _child_setup() -> None:
+    """The scanning child ignores Ctrl-C (it reaches the whole process group: the parent
+    handles it and ends the child), and writes nothing to standard output, where the parent
+    may be writing a JSON or JUnit report: its stdout goes to stderr."""
     import signal
+    import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdout.flush()
+    os.dup2(2, 1)
 
 
 def _scan_result(scanning: Future, again: Callable[[], _Scanned],
