@@ -381,3 +381,79 @@ def test_the_partial_snapshot_undoes_a_non_finite_statistic():
     assert not step.train(bad, y).ok
     after = [np.array(v.numpy()) for v in m.variables]
     assert all(np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def _jump_inputs():
+    """An MLP whose learning rate jumps to 1e38 after 3 steps: the 4th update overflows from
+    finite gradients (the case a partial snapshot cannot undo by itself)."""
+    import keras
+
+    from nandoc.config import Config, TrainConfig
+    from nandoc.engine.inputs import Inputs
+    from nandoc.loading.array_data import array_dataset
+    from nandoc.loading.model import describe_losses
+    from nandoc.loading.structured import Arrays
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x @ np.arange(1, 5) * 30).astype("float32")[:, None]
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(1)])
+    rate = keras.optimizers.schedules.PiecewiseConstantDecay([2], [1e-3, 1e38])
+    m.compile(keras.optimizers.SGD(learning_rate=rate), "mse")
+    cfg = Config(train=TrainConfig(batch_size=32, epochs=2))
+    data, _ = array_dataset(Arrays({"x": x}, {"y": y}, ("x",), ("y",)), np.arange(1, 257), cfg,
+                            Path("arrays"), "arrays")
+    return Inputs(config=cfg, model=m, data=data, loss=describe_losses(m))
+
+
+def _finite_weights(model) -> bool:
+    return all(np.isfinite(np.asarray(v)).all() for v in model.weights)
+
+
+def test_a_partial_snapshot_is_rewound_to_the_last_finite_weights(monkeypatch):
+    import nandoc.watch.state as state
+    from nandoc.drivers.training import train_watched
+
+    full = train_watched(_jump_inputs(), epochs=2)  # the whole state copied in the step
+    assert full.snapshot is None and full.first.where == "update"
+    monkeypatch.setattr(state, "CPU_FULL_SNAPSHOT_BYTES", 0)  # as for a model of 100 M weights
+    inputs = _jump_inputs()
+    partial = train_watched(inputs, epochs=2)
+    assert partial.snapshot["where"] == "partial"
+    assert partial.snapshot["rewound"].startswith("yes: the 3 steps before the failing one")
+    # the same failing step, localised the same way, from the same weights
+    assert (partial.failure.global_step, partial.first.where, partial.first.op) == \
+        (full.failure.global_step, full.first.where, full.first.op) == (4, "update", "Mul")
+    assert _finite_weights(inputs.model)
+
+
+def test_a_partial_snapshot_not_rewound_says_so(monkeypatch):
+    import nandoc.drivers.training as training
+    import nandoc.watch.state as state
+
+    monkeypatch.setattr(state, "CPU_FULL_SNAPSHOT_BYTES", 0)
+    monkeypatch.setattr(training, "REWIND_MAX_S", -1.0)  # a run too long to re-run
+    inputs = _jump_inputs()
+    run = training.train_watched(inputs, epochs=2)
+    assert run.snapshot["rewound"].startswith("no: training to the failure took")
+    assert not _finite_weights(inputs.model) and run.first.where != "update"
+
+
+def test_the_text_report_says_where_the_snapshot_went_and_the_rewind(monkeypatch):
+    import nandoc.watch.state as state
+    from nandoc.drivers.training import observe, train_watched
+    from nandoc.engine import diagnosis
+    from nandoc.render import Format, render
+
+    monkeypatch.setattr(state, "CPU_FULL_SNAPSHOT_BYTES", 0)
+    inputs = _jump_inputs()
+    training = train_watched(inputs, epochs=2)
+    d = diagnosis.examine(inputs, 0.0)
+    observe(d, inputs, training)
+    report = diagnosis.build_report(d, "replay", extra={"replay": {"steps_ran": 4},
+                                                        "snapshot": training.snapshot})
+    text = render(report, Format.TEXT)
+    assert "snapshot  partial: a full copy of the weights" in text
+    assert "rewound to the last finite weights: yes: the 3 steps" in text

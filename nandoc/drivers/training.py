@@ -4,6 +4,7 @@ to the engine (with the re-training service the checks may use)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +20,21 @@ from nandoc.engine.localise import localise
 from nandoc.instrument.batches import Batch
 from nandoc.loading.dataset import Dataset
 from nandoc.watch import loop
-from nandoc.watch.state import KeptState, apply_overrides, copy_optimizer_state, restore
+from nandoc.watch.state import (
+    KeptState,
+    apply_overrides,
+    copy_optimizer_state,
+    restore,
+    state_variables,
+)
 from nandoc.watch.step import StepStats, WatchedStep
+
+# A step whose snapshot could not hold the whole state (a big model on a CPU: "partial", or no
+# room: "skipped") leaves a non-finite update in the weights. The last finite state is then
+# reached again from the starting state, re-running the steps before the failing one (the same
+# batches: they follow from the seed and the epoch), when the run up to the failure took at
+# most this long: the re-run takes about as long again.
+REWIND_MAX_S = 300.0
 
 
 @dataclass
@@ -74,6 +88,7 @@ def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
         copy_optimizer_state(before, model.optimizer, model.trainable_variables)
     initial = KeptState(model)
     step = WatchedStep(model)
+    began = time.perf_counter()
     run = loop.run(step, data.train, data.val, batch_size=train.batch_size,
                    epochs=epochs, shuffle=train.shuffle, seed=train.seed, max_steps=max_steps,
                    progress=progress, time_limit_s=time_limit_s, start_epoch=start_epoch,
@@ -82,10 +97,44 @@ def train_watched(inputs: Inputs, *, epochs: int, max_steps: int | None = None,
                    # the report says where the snapshot went only when not on the device
                    snapshot=(step.snapshot_plan.as_extra()
                              if step.snapshot_plan.where != "device" else None))
+    if run.failure is not None and out.snapshot is not None and not _finite(model):
+        out.snapshot["rewound"] = _rewind(step, out, inputs, time.perf_counter() - began)
     _note_rates(out.log, model.optimizer)
     if run.failure is not None:
         _localise(inputs, out, _failing_batch(data, run.failure), hint=_hint(run.failure))
     return out
+
+
+def _finite(model: Any) -> bool:
+    return all(bool(np.all(np.isfinite(np.asarray(v))))
+               for v in state_variables(model) if "float" in str(v.dtype))
+
+
+def _rewind(step: WatchedStep, out: Training, inputs: Inputs, spent_s: float) -> str:
+    """Put back the state before the failing step when the step's own snapshot could not (see
+    REWIND_MAX_S); what the report says about it."""
+    failure, train, data = out.failure, inputs.config.train, inputs.data
+    assert failure is not None
+    per_epoch = max(-(-data.train.n // train.batch_size), 1)
+    epoch, skipped = out.start
+    before = failure.global_step - 1 - ((epoch - 1) * per_epoch + min(skipped, per_epoch))
+    if failure.where != "step":
+        return "no: the failure was in validation, which changes no weight"
+    if spent_s > REWIND_MAX_S:
+        return (f"no: training to the failure took {spent_s:.0f} s (over {REWIND_MAX_S:.0f} s): "
+                f"the weights left are those after the non-finite update")
+    began = time.perf_counter()
+    restore(inputs.model, out.initial)
+    if before > 0:
+        loop.run(step, data.train, None, batch_size=train.batch_size,
+                 epochs=-(-(before + min(skipped, per_epoch)) // per_epoch),
+                 shuffle=train.shuffle, seed=train.seed, max_steps=before,
+                 start_epoch=epoch, skip_steps=skipped)
+    if not _finite(inputs.model):
+        return "no: the re-run from the starting state did not stay finite"
+    return (f"yes: the {before} step{'s' if before != 1 else ''} before the failing one re-run "
+            f"from the starting state in {time.perf_counter() - began:.1f} s, so the failing "
+            f"step is localised from its last finite weights")
 
 
 def _note_rates(log: StepLog, optimizer: Any) -> None:

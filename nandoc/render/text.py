@@ -100,6 +100,12 @@ def _training_block(console: Console, report: Report) -> None:
     else:
         console.print(Text(f"{what}: {ran} steps, no non-finite value "
                            f"({summary.get('stopped_by')})", style="green"))
+    snapshot = report.extra.get("snapshot")
+    if snapshot:  # the restore copy was not the whole state on the device: where, and why
+        said = f"{snapshot.get('where')}: {snapshot.get('why')}"
+        if snapshot.get("rewound"):
+            said += f"; rewound to the last finite weights: {snapshot['rewound']}"
+        console.print(Text.assemble(("snapshot  ", "dim"), said))
     series = summary.get("series", {})
     for name in ("loss", "grad_norm"):
         values = [v if v is not None else float("nan") for v in series.get(name, [])]
