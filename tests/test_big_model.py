@@ -457,3 +457,6 @@ def test_the_text_report_says_where_the_snapshot_went_and_the_rewind(monkeypatch
     text = render(report, Format.TEXT)
     assert "snapshot  partial: a full copy of the weights" in text
     assert "rewound to the last finite weights: yes: the 3 steps" in text
+    html = render(report, Format.HTML)
+    assert "snapshot partial: a full copy of the weights" in html
+    assert "Rewound to the last finite weights: yes: the 3 steps" in html

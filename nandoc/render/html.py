@@ -159,6 +159,12 @@ def _first(report: Report) -> str:
                  ("steps_ran", "steps_per_epoch", "stopped_by", "seen_in") if k in summary]
         out.append(f"<p class=\"meta\">{what}: "
                    + " · ".join(f"{k} {v}" for k, v in facts) + "</p>")
+    snapshot = report.extra.get("snapshot")
+    if isinstance(snapshot, dict):  # the restore copy was not the whole state on the device
+        rewound = (f" Rewound to the last finite weights: {e(snapshot['rewound'])}."
+                   if snapshot.get("rewound") else "")
+        out.append(f"<p class=\"meta\">snapshot {e(snapshot.get('where', ''))}: "
+                   f"{e(snapshot.get('why', ''))}.{rewound}</p>")
     if not out:
         return ""
     return _section("first-nonfinite", "First non-finite value", "".join(out))
