@@ -50,11 +50,6 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of `pid` and all its descendants, now."""
-    return sum(_rss(p) for p in tree(pid))
-
-
 def run(cmd: list[str], *, env: dict | None = None, cwd: Path | str | None = None,
         capture: bool = False) -> tuple[float, float, int, str]:
     """(wall seconds, peak MiB of the process tree, exit code, stdout if `capture`)."""

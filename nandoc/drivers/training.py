@@ -115,9 +115,8 @@ def _rewind(step: WatchedStep, out: Training, inputs: Inputs, spent_s: float) ->
     REWIND_MAX_S); what the report says about it."""
     failure, train, data = out.failure, inputs.config.train, inputs.data
     assert failure is not None
-    per_epoch = max(-(-data.train.n // train.batch_size), 1)
     epoch, skipped = out.start
-    before = failure.global_step - 1 - ((epoch - 1) * per_epoch + min(skipped, per_epoch))
+    before = out.log.steps_ran - 1  # the steps this run took before the failing one
     if failure.where != "step":
         return "no: the failure was in validation, which changes no weight"
     if spent_s > REWIND_MAX_S:
@@ -127,9 +126,8 @@ def _rewind(step: WatchedStep, out: Training, inputs: Inputs, spent_s: float) ->
     restore(inputs.model, out.initial)
     if before > 0:
         loop.run(step, data.train, None, batch_size=train.batch_size,
-                 epochs=-(-(before + min(skipped, per_epoch)) // per_epoch),
-                 shuffle=train.shuffle, seed=train.seed, max_steps=before,
-                 start_epoch=epoch, skip_steps=skipped)
+                 epochs=failure.epoch - epoch + 1, shuffle=train.shuffle, seed=train.seed,
+                 max_steps=before, start_epoch=epoch, skip_steps=skipped)
     if not _finite(inputs.model):
         return "no: the re-run from the starting state did not stay finite"
     return (f"yes: the {before} step{'s' if before != 1 else ''} before the failing one re-run "

@@ -128,7 +128,7 @@ class Dataset:
         found = [(h, split) for h, split in found if h.count]
         if not found:
             return Hits(0, (), ())
-        first, split = found[0]
+        split = found[0][1]
         rows = sorted({r for h, s in found if s == split for r in h.rows})[:10]
         return Hits(sum(h.count for h, _ in found), tuple(rows),
                     tuple(sorted({v for h, _ in found for v in h.values})[:20]),
